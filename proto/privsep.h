@@ -1,0 +1,69 @@
+/*
+ * The complete catalogue of messages between ws-ckpt-frontd and ws-ckptd (privd).
+ * Every payload is a fixed struct; privd checks the exact length, NUL termination of
+ * every string and re-validates every id before acting. Nothing else crosses.
+ */
+#ifndef WSCKPT_PRIVSEP_H
+#define WSCKPT_PRIVSEP_H
+
+#include <stdint.h>
+
+#include "common/validate.h"
+
+#define PRIVSEP_MSG_MAX 4096
+#define PRIVSEP_METADATA_MAX (64u * 1024u)
+#define PRIVSEP_HINT_MAX 512
+#define PRIVSEP_ERRMSG_MAX 1024
+
+enum privsep_type {
+	/* frontd -> privd */
+	PS_CLIENT_HELLO = 1, /* fd: the client's connected socket; peerid: session */
+	PS_CLIENT_BYE,       /* session closed; no payload */
+	PS_REQUEST,          /* struct ps_request + metadata_len bytes */
+	/* privd -> frontd */
+	PS_REPLY_DATA = 100, /* struct ps_reply_data + JSON text chunk of the result */
+	PS_REPLY_END,        /* struct ps_reply_end */
+	PS_HELLO_REJECT,     /* struct ps_reply_end: privd refused the client; close it */
+};
+
+enum ps_op {
+	OP_VERSION = 1,
+	OP_INIT,
+	OP_CHECKPOINT,
+	OP_ROLLBACK,
+	OP_DELETE,
+	OP_LIST,
+	OP_STATUS,
+	OP__MAX
+};
+
+#define PSF_FORCE 0x1u           /* delete: confirmed */
+#define PSF_DISCARD_CURRENT 0x2u /* rollback: do not keep the replaced state */
+#define PSF_HAS_MESSAGE 0x4u     /* checkpoint: message present */
+#define PSF_HAS_WORKSPACE 0x8u   /* list/status/delete: workspace given */
+#define PSF__ALL 0xfu
+
+struct ps_request {
+	uint64_t req_id;
+	uint32_t op;    /* enum ps_op */
+	uint32_t flags; /* PSF_* */
+	char workspace[WS_PATH_MAX];
+	char snapshot[SNAPSHOT_ID_MAX + 1];
+	char message[PRIVSEP_MSG_MAX + 1];
+	uint8_t pad[6];
+	uint32_t metadata_len; /* bytes of canonical JSON following the struct; 0: none */
+};
+
+struct ps_reply_data {
+	uint64_t req_id;
+};
+
+struct ps_reply_end {
+	uint64_t req_id;
+	uint32_t code; /* enum ws_err; WSE_OK on success */
+	uint32_t pad;
+	char message[PRIVSEP_ERRMSG_MAX];
+	char hint[PRIVSEP_HINT_MAX];
+};
+
+#endif
