@@ -38,6 +38,9 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, m
 	unsigned int rnd = 0;
 	int fd, rc;
 
+	/* The tmp file must sit in the same directory as name, and that is dirfd. */
+	if (strchr(name, '/'))
+		return -EINVAL;
 	/* A random suffix keeps concurrent writers (and a crashed writer's leftover) apart. */
 	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		rnd = (unsigned int)getpid();
@@ -69,7 +72,8 @@ int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *ou
 	size_t used = 0;
 	int fd, rc = 0;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {

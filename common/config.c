@@ -450,17 +450,27 @@ int config_parse(const char *name, const char *text, struct config *cfg, char *e
 int config_load(const char *file, struct config *cfg, char *err, size_t errsz)
 {
 	char *text = NULL;
+	size_t len = 0;
 	int rc;
 
 	config_defaults(cfg);
 	snprintf(cfg->file, sizeof(cfg->file), "%s", file);
-	rc = read_file_at(AT_FDCWD, file, 1 << 20, &text, NULL);
+	rc = read_file_at(AT_FDCWD, file, 1 << 20, &text, &len);
 	if (rc == -ENOENT) {
 		config_finish(cfg);
 		return 0;
 	}
 	if (rc < 0) {
 		snprintf(err, errsz, "%s: cannot read: %s", file, strerror(-rc));
+		return -1;
+	}
+	/* config_parse sees a C string: a NUL would silently hide the rest of the file. */
+	if (strlen(text) != len) {
+		int line = 1;
+		for (const char *c = text; *c; c++)
+			line += *c == '\n';
+		snprintf(err, errsz, "%s:%d: NUL byte in file", file, line);
+		free(text);
 		return -1;
 	}
 	rc = config_parse(file, text, cfg, err, errsz);

@@ -44,6 +44,15 @@ static bool take_char(const char **p, char c)
 	return true;
 }
 
+static int days_in_month(int y, int mo)
+{
+	static const int dm[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return dm[mo - 1];
+}
+
 bool rfc3339_parse(const char *s, struct timespec *out)
 {
 	struct tm tm;
@@ -60,7 +69,8 @@ bool rfc3339_parse(const char *s, struct timespec *out)
 	    !take_digits(&p, 2, &h) || !take_char(&p, ':') || !take_digits(&p, 2, &mi) ||
 	    !take_char(&p, ':') || !take_digits(&p, 2, &sec))
 		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+	    sec > 60)
 		return false;
 	if (*p == '.') {
 		int digits = 0;

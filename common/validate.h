@@ -25,4 +25,7 @@ bool path_normalize(const char *in, char *out, size_t outsz);
 /* True when path equals dir or lies below it (both normalised, absolute). */
 bool path_is_within(const char *path, const char *dir);
 
+
+/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF) over len bytes. */
+bool utf8_valid(const char *s, size_t len);
 #endif

@@ -34,6 +34,9 @@ const char *ws_err_name(enum ws_err e)
 
 enum ws_err ws_err_from_name(const char *name)
 {
+	/* Callers pass what a JSON reply held, which may be no string at all. */
+	if (!name)
+		return WSE__COUNT;
 	for (int i = 0; i < WSE__COUNT; i++) {
 		if (strcmp(names[i], name) == 0)
 			return (enum ws_err)i;

@@ -155,7 +155,8 @@ int imsg_compose2(struct imsgbuf *ib, uint32_t type, uint32_t peerid, int fd, co
 	struct imsg_out *o;
 	struct imsg_hdr h;
 
-	if (alen + blen > IMSG_MAX_PAYLOAD || alen > IMSG_MAX_PAYLOAD)
+	/* Checked piecewise so alen + blen cannot wrap around. */
+	if (alen > IMSG_MAX_PAYLOAD || blen > IMSG_MAX_PAYLOAD - alen)
 		return -EMSGSIZE;
 	o = malloc(sizeof(*o) + HDR_SZ + alen + blen);
 	if (!o)

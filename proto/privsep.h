@@ -50,7 +50,7 @@ struct ps_request {
 	char workspace[WS_PATH_MAX];
 	char snapshot[SNAPSHOT_ID_MAX + 1];
 	char message[PRIVSEP_MSG_MAX + 1];
-	uint8_t pad[6];
+	uint8_t pad[2]; /* explicit, zeroed: no hidden padding crosses the channel */
 	uint32_t metadata_len; /* bytes of canonical JSON following the struct; 0: none */
 };
 
