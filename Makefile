@@ -22,7 +22,7 @@ HARDEN_CFLAGS  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-pro
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 OPT     ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
-CFLAGS_ALL  = -std=gnu11 $(OPT) $(WARN) $(HARDEN_CFLAGS) $(PKG_CFLAGS) -I. \
+CFLAGS_ALL  = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) $(HARDEN_CFLAGS) $(PKG_CFLAGS) -I. \
               -DWSCKPT_VERSION='"$(VERSION)"' \
               -DWSCKPT_LIBEXECDIR='"$(LIBEXECDIR)"' $(EXTRA_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL = $(HARDEN_LDFLAGS) $(EXTRA_LDFLAGS) $(LDFLAGS)
@@ -43,7 +43,8 @@ all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 $(BUILD)/libwsckpt.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -67,7 +68,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(PROTO_SRC)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -O1 -g $(WARN) $(SAN) $(PKG_CFLAGS) -I. -DWSCKPT_VERSION='"$(VERSION)"' \
+	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN) $(PKG_CFLAGS) -I. -DWSCKPT_VERSION='"$(VERSION)"' \
 	    -DWSCKPT_LIBEXECDIR='"$(LIBEXECDIR)"' -o $@ $< $(COMMON_SRC) $(PROTO_SRC) \
 	    $(PKG_LIBS) -lcmocka
 
@@ -81,7 +82,7 @@ integration: all
 
 check: all unit integration
 
-demo: all
+demo:
 	bash tests/demo.sh
 
 # ---- install ---------------------------------------------------------------

@@ -1,0 +1,213 @@
+/*
+ * Client request parsing: the only place untrusted JSON is decoded. Limits first
+ * (length, depth, UTF-8), then types, then the same name rules privd will re-check.
+ */
+#include "frontd/request.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonlimits.h"
+#include "common/validate.h"
+
+static const struct {
+	const char *name;
+	enum ps_op op;
+} ops[] = {
+	{ "version", OP_VERSION }, { "init", OP_INIT },	    { "checkpoint", OP_CHECKPOINT },
+	{ "rollback", OP_ROLLBACK }, { "delete", OP_DELETE }, { "list", OP_LIST },
+	{ "status", OP_STATUS },
+};
+
+#define BAD(code, ...)                                  \
+	do {                                            \
+		snprintf(err, errsz, __VA_ARGS__);      \
+		return code;                            \
+	} while (0)
+
+static bool is_u53(const cJSON *v)
+{
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740991.0 &&
+	       floor(v->valuedouble) == v->valuedouble;
+}
+
+static enum ws_err get_workspace(const cJSON *root, bool required, struct ps_request *r, char *err,
+				 size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "workspace");
+	const char *s;
+
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			BAD(WSE_INVALID_ARGUMENT, "missing field 'workspace'");
+		return WSE_OK;
+	}
+	if (!cJSON_IsString(v))
+		BAD(WSE_INVALID_ARGUMENT, "'workspace' must be a string");
+	s = v->valuestring;
+	if (!utf8_valid(s, strlen(s)))
+		BAD(WSE_INVALID_ARGUMENT, "'workspace' is not valid UTF-8");
+	if (ws_id_valid(s)) {
+		strcpy(r->workspace, s);
+	} else if (s[0] != '/' || !path_normalize(s, r->workspace, sizeof(r->workspace))) {
+		BAD(WSE_INVALID_ARGUMENT,
+		    "'workspace' must be a ws-id (ws-xxxxxx) or an absolute path without '..' (max %d bytes)",
+		    WS_PATH_MAX - 1);
+	}
+	r->flags |= PSF_HAS_WORKSPACE;
+	return WSE_OK;
+}
+
+static enum ws_err get_snapshot(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "snapshot");
+
+	if (!cJSON_IsString(v))
+		BAD(WSE_INVALID_ARGUMENT, "missing or non-string field 'snapshot'");
+	if (!snapshot_id_valid(v->valuestring))
+		BAD(WSE_INVALID_ARGUMENT,
+		    "invalid snapshot id: use 1-%d characters from [A-Za-z0-9._:@+-], not starting with '.' or '-'",
+		    SNAPSHOT_ID_MAX);
+	strcpy(r->snapshot, v->valuestring);
+	return WSE_OK;
+}
+
+static enum ws_err get_bool(const cJSON *root, const char *key, uint32_t flag, struct ps_request *r,
+			    char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+
+	if (!v || cJSON_IsNull(v))
+		return WSE_OK;
+	if (!cJSON_IsBool(v))
+		BAD(WSE_INVALID_ARGUMENT, "'%s' must be true or false", key);
+	if (cJSON_IsTrue(v))
+		r->flags |= flag;
+	return WSE_OK;
+}
+
+static enum ws_err get_message(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "message");
+	size_t len;
+
+	if (!v || cJSON_IsNull(v))
+		return WSE_OK;
+	if (!cJSON_IsString(v))
+		BAD(WSE_INVALID_ARGUMENT, "'message' must be a string");
+	len = strlen(v->valuestring);
+	if (len > PRIVSEP_MSG_MAX)
+		BAD(WSE_INVALID_ARGUMENT, "'message' is longer than %d bytes", PRIVSEP_MSG_MAX);
+	if (!utf8_valid(v->valuestring, len))
+		BAD(WSE_INVALID_ARGUMENT, "'message' is not valid UTF-8");
+	strcpy(r->message, v->valuestring);
+	r->flags |= PSF_HAS_MESSAGE;
+	return WSE_OK;
+}
+
+static enum ws_err get_metadata(const cJSON *root, struct parsed_request *out, char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+	size_t len;
+
+	if (!v || cJSON_IsNull(v))
+		return WSE_OK;
+	out->metadata = cJSON_PrintUnformatted(v);
+	if (!out->metadata)
+		BAD(WSE_INTERNAL, "out of memory");
+	len = strlen(out->metadata);
+	if (len > PRIVSEP_METADATA_MAX)
+		BAD(WSE_INVALID_ARGUMENT, "'metadata' is larger than %u bytes", PRIVSEP_METADATA_MAX);
+	if (!utf8_valid(out->metadata, len))
+		BAD(WSE_INVALID_ARGUMENT, "'metadata' is not valid UTF-8");
+	out->req.metadata_len = (uint32_t)len;
+	return WSE_OK;
+}
+
+static enum ws_err get_op(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "op");
+
+	if (!cJSON_IsString(v))
+		BAD(WSE_INVALID_ARGUMENT, "missing or non-string field 'op'");
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (strcmp(ops[i].name, v->valuestring) == 0) {
+			r->op = ops[i].op;
+			return WSE_OK;
+		}
+	}
+	BAD(WSE_INVALID_ARGUMENT, "unknown op '%.64s'", v->valuestring);
+}
+
+static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, char *err, size_t errsz)
+{
+	struct ps_request *r = &out->req;
+	enum ws_err e = get_op(root, r, err, errsz);
+
+	if (e)
+		return e;
+	switch (r->op) {
+	case OP_INIT:
+		return get_workspace(root, true, r, err, errsz);
+	case OP_CHECKPOINT:
+		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)) ||
+		    (e = get_message(root, r, err, errsz)))
+			return e;
+		return get_metadata(root, out, err, errsz);
+	case OP_ROLLBACK:
+		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
+			return e;
+		return get_bool(root, "discard_current", PSF_DISCARD_CURRENT, r, err, errsz);
+	case OP_DELETE:
+		if ((e = get_workspace(root, false, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
+			return e;
+		return get_bool(root, "force", PSF_FORCE, r, err, errsz);
+	case OP_LIST:
+	case OP_STATUS:
+		return get_workspace(root, false, r, err, errsz);
+	default:
+		return WSE_OK;
+	}
+}
+
+enum ws_err request_parse(const char *line, size_t len, struct parsed_request *out, char *err,
+			  size_t errsz)
+{
+	const cJSON *v, *id;
+	cJSON *root;
+	enum ws_err e;
+
+	memset(out, 0, sizeof(*out));
+	strcpy(out->idtext, "null");
+	if (!json_depth_ok(line, len, JSON_MAX_DEPTH))
+		BAD(WSE_PROTOCOL, "request nesting deeper than %d levels", JSON_MAX_DEPTH);
+	root = cJSON_ParseWithLength(line, len);
+	if (!root)
+		BAD(WSE_PROTOCOL, "request is not valid JSON");
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		BAD(WSE_PROTOCOL, "request must be a JSON object");
+	}
+	id = cJSON_GetObjectItemCaseSensitive(root, "id");
+	if (is_u53(id))
+		snprintf(out->idtext, sizeof(out->idtext), "%.0f", id->valuedouble);
+	v = cJSON_GetObjectItemCaseSensitive(root, "v");
+	if (!is_u53(id)) {
+		snprintf(err, errsz, "'id' must be an integer in 0..2^53-1");
+		e = WSE_INVALID_ARGUMENT;
+	} else if (!cJSON_IsNumber(v) || v->valuedouble != 1) {
+		snprintf(err, errsz, "unsupported protocol version: 'v' must be 1");
+		e = WSE_INVALID_ARGUMENT;
+	} else {
+		e = fill_fields(root, out, err, errsz);
+	}
+	cJSON_Delete(root);
+	if (e != WSE_OK) {
+		free(out->metadata);
+		out->metadata = NULL;
+	}
+	return e;
+}

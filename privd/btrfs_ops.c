@@ -1,0 +1,85 @@
+/* libbtrfsutil wrappers: ioctls only, never an exec of btrfs-progs. */
+#include "privd/btrfs_ops.h"
+
+#include <btrfsutil.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "privd/fsutil.h"
+
+static int fail(enum btrfs_util_error be, const char *what, const char *name, char *err, size_t errsz)
+{
+	int e = errno ? errno : EIO;
+
+	snprintf(err, errsz, "%s %s: %s (%s)", what, name, btrfs_util_strerror(be), strerror(e));
+	return -e;
+}
+
+int bt_create_subvol(int dirfd, const char *name, char *err, size_t errsz)
+{
+	enum btrfs_util_error be;
+
+	errno = 0;
+	be = btrfs_util_create_subvolume_fd(dirfd, name, 0, NULL, NULL);
+	return be == BTRFS_UTIL_OK ? 0 : fail(be, "create subvolume", name, err, errsz);
+}
+
+int bt_snapshot(int src_dirfd, const char *src_name, int dst_dirfd, const char *dst_name,
+		bool readonly, char *err, size_t errsz)
+{
+	enum btrfs_util_error be;
+	int src = open_beneath(src_dirfd, src_name, O_RDONLY | O_DIRECTORY);
+
+	if (src < 0) {
+		snprintf(err, errsz, "open %s: %s", src_name, strerror(-src));
+		return src;
+	}
+	errno = 0;
+	be = btrfs_util_create_snapshot_fd2(src, dst_dirfd, dst_name,
+					    readonly ? BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY : 0, NULL,
+					    NULL);
+	close(src);
+	return be == BTRFS_UTIL_OK ? 0 : fail(be, "snapshot to", dst_name, err, errsz);
+}
+
+int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz)
+{
+	enum btrfs_util_error be;
+
+	errno = 0;
+	/* Recursive: a user may have created nested subvolumes inside a workspace. */
+	be = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+	return be == BTRFS_UTIL_OK ? 0 : fail(be, "delete subvolume", name, err, errsz);
+}
+
+int bt_set_readonly(int dirfd, const char *name, bool ro, char *err, size_t errsz)
+{
+	enum btrfs_util_error be;
+	int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0) {
+		snprintf(err, errsz, "open %s: %s", name, strerror(-fd));
+		return fd;
+	}
+	errno = 0;
+	be = btrfs_util_set_subvolume_read_only_fd(fd, ro);
+	close(fd);
+	return be == BTRFS_UTIL_OK ? 0 : fail(be, "set read-only on", name, err, errsz);
+}
+
+int bt_is_subvol(int dirfd, const char *name)
+{
+	enum btrfs_util_error be;
+	int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
+	be = btrfs_util_is_subvolume_fd(fd);
+	close(fd);
+	if (be == BTRFS_UTIL_OK)
+		return 1;
+	return be == BTRFS_UTIL_ERROR_NOT_SUBVOLUME ? 0 : -EIO;
+}

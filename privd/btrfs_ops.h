@@ -1,0 +1,17 @@
+/* The btrfs primitives privd uses, all relative to directory fds it opened itself. */
+#ifndef WSCKPT_BTRFS_OPS_H
+#define WSCKPT_BTRFS_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Each returns 0, or -errno with a readable reason in err. */
+int bt_create_subvol(int dirfd, const char *name, char *err, size_t errsz);
+int bt_snapshot(int src_dirfd, const char *src_name, int dst_dirfd, const char *dst_name,
+		bool readonly, char *err, size_t errsz);
+int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz);
+int bt_set_readonly(int dirfd, const char *name, bool ro, char *err, size_t errsz);
+/* 1 if dirfd/name is a subvolume, 0 if absent or not one, -errno on other errors. */
+int bt_is_subvol(int dirfd, const char *name);
+
+#endif

@@ -1,0 +1,32 @@
+/* privd's end of the imsg channel to frontd, and how operations answer requests. */
+#ifndef WSCKPT_CHANNEL_H
+#define WSCKPT_CHANNEL_H
+
+#include <stdint.h>
+
+#include "proto/errcode.h"
+#include "privd/privd.h"
+
+struct cJSON;
+
+/* Identifies the request an answer belongs to; copy it to answer later (workers). */
+struct req_ctx {
+	uint32_t session;
+	uint64_t req_id;
+	uint32_t generation; /* channel incarnation: answers to a dead frontd are dropped */
+};
+
+int channel_open(struct privd *pd, int fd);
+void channel_close(void);
+bool channel_is_open(void);
+uint32_t channel_generation(void);
+
+/* Send a result object (consumed) as the success answer. */
+void reply_ok(const struct req_ctx *rc, struct cJSON *result);
+void reply_err(const struct req_ctx *rc, enum ws_err code, const char *hint, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Called when frontd's channel reaches EOF or breaks (set by main). */
+extern void (*channel_on_close)(void);
+
+#endif

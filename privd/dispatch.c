@@ -1,0 +1,133 @@
+/*
+ * Every PS_REQUEST passes here. Like OpenSSH's monitor, privd accepts only the
+ * operations in this table, with the fields each one needs, each re-validated: frontd
+ * checked them too, but frontd may be compromised.
+ */
+#include "privd/dispatch.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/jsonlimits.h"
+#include "common/log.h"
+#include "common/validate.h"
+#include "privd/ops.h"
+
+enum need { N_NONE = 0, N_WS = 1, N_SNAP = 2, N_WS_OPT = 4 };
+
+struct op_entry {
+	const char *name;
+	void (*fn)(struct privd *, const struct op_call *);
+	unsigned need;
+	uint32_t flags_allowed;
+};
+
+static const struct op_entry table[OP__MAX] = {
+	[OP_VERSION] = { "version", op_version, N_NONE, 0 },
+	[OP_INIT] = { "init", op_init, N_WS, PSF_HAS_WORKSPACE },
+	[OP_CHECKPOINT] = { "checkpoint", op_checkpoint, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_HAS_MESSAGE },
+	[OP_ROLLBACK] = { "rollback", op_rollback, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_DISCARD_CURRENT },
+	[OP_DELETE] = { "delete", op_delete, N_WS_OPT | N_SNAP, PSF_FORCE | PSF_HAS_WORKSPACE },
+	[OP_LIST] = { "list", op_list, N_WS_OPT, PSF_HAS_WORKSPACE },
+	[OP_STATUS] = { "status", op_status, N_WS_OPT, PSF_HAS_WORKSPACE },
+};
+
+static bool terminated(const char *s, size_t n)
+{
+	return memchr(s, '\0', n) != NULL;
+}
+
+static bool ws_ref_valid(const char *ref)
+{
+	char norm[WS_PATH_MAX];
+
+	if (ws_id_valid(ref))
+		return true;
+	return path_normalize(ref, norm, sizeof(norm)) && strcmp(norm, ref) == 0;
+}
+
+static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
+{
+	bool has_ws = r->flags & PSF_HAS_WORKSPACE;
+
+	if ((r->flags & ~e->flags_allowed) || ((e->need & N_WS) && !has_ws))
+		return false;
+	if (!terminated(r->workspace, sizeof(r->workspace)) ||
+	    !terminated(r->snapshot, sizeof(r->snapshot)) ||
+	    !terminated(r->message, sizeof(r->message)))
+		return false;
+	if (has_ws ? !ws_ref_valid(r->workspace) : r->workspace[0] != '\0')
+		return false;
+	if ((e->need & N_SNAP) ? !snapshot_id_valid(r->snapshot) : r->snapshot[0] != '\0')
+		return false;
+	if (!(r->flags & PSF_HAS_MESSAGE) && r->message[0] != '\0')
+		return false;
+	return true;
+}
+
+/* Metadata must be NUL-free, shallow, valid JSON; returns a NUL-terminated copy. */
+static int metadata_copy(const struct ps_request *r, const char *tail, char **out)
+{
+	cJSON *j;
+
+	*out = NULL;
+	if (r->metadata_len == 0)
+		return 0;
+	if (r->op != OP_CHECKPOINT || r->metadata_len > PRIVSEP_METADATA_MAX ||
+	    memchr(tail, '\0', r->metadata_len) ||
+	    !json_depth_ok(tail, r->metadata_len, JSON_MAX_DEPTH))
+		return -1;
+	*out = malloc(r->metadata_len + 1);
+	if (!*out)
+		return -1;
+	memcpy(*out, tail, r->metadata_len);
+	(*out)[r->metadata_len] = '\0';
+	j = cJSON_Parse(*out);
+	if (!j) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_t len)
+{
+	struct ps_request req;
+	struct op_call call;
+	const struct op_entry *e;
+	char *metadata = NULL;
+
+	if (len < sizeof(req))
+		return -1;
+	memcpy(&req, data, sizeof(req));
+	if (req.metadata_len > PRIVSEP_METADATA_MAX || len != sizeof(req) + req.metadata_len)
+		return -1;
+	if (req.op == 0 || req.op >= OP__MAX || !table[req.op].fn)
+		return -1;
+	e = &table[req.op];
+	if (!fields_valid(e, &req))
+		return -1;
+	if (metadata_copy(&req, (const char *)data + sizeof(req), &metadata) < 0)
+		return -1;
+	memset(&call, 0, sizeof(call));
+	call.rc.session = session;
+	call.rc.req_id = req.req_id;
+	call.rc.generation = channel_generation();
+	call.req = &req;
+	call.metadata = metadata;
+	call.peer = peer_get(session);
+	if (!call.peer) {
+		/* HELLO was refused (or never sent): answer, do not act. */
+		reply_err(&call.rc, WSE_PERMISSION_DENIED, NULL, "unknown or refused client session");
+		free(metadata);
+		return 0;
+	}
+	log_debug("session %u uid %u: %s %s %s", session, (unsigned)call.peer->uid, e->name,
+		  req.workspace, req.snapshot);
+	e->fn(pd, &call);
+	free(metadata);
+	return 0;
+}

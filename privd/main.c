@@ -1,0 +1,362 @@
+/*
+ * ws-ckptd: the root helper. Startup order matters: lock, state, backend, reconcile,
+ * socket, then frontd; only then is the socket served. See DESIGN.md §1.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "privd/backend.h"
+#include "privd/channel.h"
+#include "privd/frontd_spawn.h"
+#include "privd/fsutil.h"
+#include "privd/listener.h"
+#include "privd/lockfile.h"
+#include "privd/privd.h"
+#include "privd/reconcile.h"
+#include "privd/state_store.h"
+
+struct privd *g_privd;
+
+static struct {
+	char frontd_path[4096];
+	pid_t frontd_pid;
+	int backoff_s;
+	long long last_spawn_ms;
+	bool stopping;
+	struct event *respawn_ev;
+} run;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ws-ckptd [-f] [-c FILE] [-v]\n"
+		   "  -f       stay in the foreground and log to stderr (default: daemonize, log to syslog)\n"
+		   "  -c FILE  configuration file (default %s; a missing file means defaults)\n"
+		   "  -v       more logging (repeat for more)\n"
+		   "  -h       this help\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+static int parse_args(int argc, char **argv, struct privd *pd, const char **conf)
+{
+	int opt;
+
+	*conf = CONFIG_DEFAULT_PATH;
+	while ((opt = getopt(argc, argv, "fc:vhV")) != -1) {
+		switch (opt) {
+		case 'f':
+			pd->foreground = true;
+			break;
+		case 'c':
+			*conf = optarg;
+			break;
+		case 'v':
+			pd->verbosity++;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("ws-ckptd %s\n", WSCKPT_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve_accounts(struct privd *pd, char *err, size_t errsz)
+{
+	struct passwd *pw = getpwnam(pd->cfg.frontd_user);
+	struct group *gr;
+
+	if (!pw) {
+		snprintf(err, errsz,
+			 "frontd_user '%s' does not exist. Create it with: groupadd --system %s; useradd --system -g %s -d /nonexistent -s /usr/sbin/nologin %s (or run systemd-sysusers)",
+			 pd->cfg.frontd_user, pd->cfg.socket_group, pd->cfg.socket_group, pd->cfg.frontd_user);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errsz, "frontd_user '%s' is root; it must be an unprivileged account",
+			 pd->cfg.frontd_user);
+		return -1;
+	}
+	pd->frontd_uid = pw->pw_uid;
+	pd->frontd_gid = pw->pw_gid;
+	gr = getgrnam(pd->cfg.socket_group);
+	if (!gr) {
+		snprintf(err, errsz,
+			 "socket_group '%s' does not exist. Create it with: groupadd --system %s (then add users: usermod -aG %s USER)",
+			 pd->cfg.socket_group, pd->cfg.socket_group, pd->cfg.socket_group);
+		return -1;
+	}
+	pd->socket_gid = gr->gr_gid;
+	if (pd->cfg.admin_group[0]) {
+		gr = getgrnam(pd->cfg.admin_group);
+		if (!gr) {
+			snprintf(err, errsz, "admin_group '%s' does not exist. Create it with: groupadd %s",
+				 pd->cfg.admin_group, pd->cfg.admin_group);
+			return -1;
+		}
+		pd->admin_gid = gr->gr_gid;
+		pd->has_admin_group = true;
+	}
+	return 0;
+}
+
+static int open_state_dir(struct privd *pd, char *err, size_t errsz)
+{
+	if (mkdir_p(pd->cfg.state_dir, 0700) < 0) {
+		snprintf(err, errsz, "cannot create state dir %s: %s", pd->cfg.state_dir, strerror(errno));
+		return -1;
+	}
+	pd->state_dir_fd = open_nofollow_path(pd->cfg.state_dir, O_RDONLY | O_DIRECTORY);
+	if (pd->state_dir_fd < 0) {
+		snprintf(err, errsz, "cannot open state dir %s: %s", pd->cfg.state_dir,
+			 strerror(-pd->state_dir_fd));
+		return -1;
+	}
+	if (fchmod(pd->state_dir_fd, 0700) < 0)
+		log_warn("cannot set mode 0700 on %s: %s", pd->cfg.state_dir, strerror(errno));
+	if (mkdirat(pd->state_dir_fd, "indexes", 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errsz, "cannot create %s/indexes: %s", pd->cfg.state_dir, strerror(errno));
+		return -1;
+	}
+	pd->indexes_fd = openat(pd->state_dir_fd, "indexes", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pd->indexes_fd < 0) {
+		snprintf(err, errsz, "cannot open %s/indexes: %s", pd->cfg.state_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void spawn_frontd(void)
+{
+	char err[512];
+	int fd;
+
+	run.last_spawn_ms = mono_ms();
+	fd = frontd_spawn(g_privd, run.frontd_path, &run.frontd_pid, err, sizeof(err));
+	if (fd < 0 || channel_open(g_privd, fd) < 0) {
+		log_err("cannot start frontd: %s", fd < 0 ? err : "channel setup failed");
+		if (fd >= 0)
+			close(fd);
+		event_base_loopbreak(g_privd->base);
+	}
+}
+
+static void on_respawn(evutil_socket_t fd, short what, void *arg)
+{
+	if (!run.stopping)
+		spawn_frontd();
+}
+
+static void reap_frontd(void)
+{
+	int status;
+
+	if (run.frontd_pid <= 0)
+		return;
+	kill(run.frontd_pid, SIGTERM);
+	while (waitpid(run.frontd_pid, &status, 0) < 0 && errno == EINTR)
+		;
+	run.frontd_pid = 0;
+}
+
+/* frontd went away: restart it with exponential backoff (1 s .. 30 s). */
+static void on_channel_close(void)
+{
+	struct timeval tv;
+
+	reap_frontd();
+	if (run.stopping)
+		return;
+	if (mono_ms() - run.last_spawn_ms > 60000)
+		run.backoff_s = 0;
+	run.backoff_s = run.backoff_s ? (run.backoff_s * 2 > 30 ? 30 : run.backoff_s * 2) : 1;
+	log_warn("frontd exited; restarting it in %d s", run.backoff_s);
+	tv.tv_sec = run.backoff_s;
+	tv.tv_usec = 0;
+	evtimer_add(run.respawn_ev, &tv);
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	run.stopping = true;
+	event_base_loopexit(g_privd->base, NULL);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct config nc;
+	char err[1024];
+
+	if (config_load(g_privd->cfg.file, &nc, err, sizeof(err)) < 0) {
+		log_err("reload failed, keeping the running configuration: %s", err);
+		return;
+	}
+	/* Paths, accounts and the backend are fixed for the life of the process. */
+	g_privd->cfg.max_workspaces_per_user = nc.max_workspaces_per_user;
+	g_privd->cfg.max_snapshots_per_workspace = nc.max_snapshots_per_workspace;
+	g_privd->cfg.auto_cleanup = nc.auto_cleanup;
+	memcpy(g_privd->cfg.auto_cleanup_keep, nc.auto_cleanup_keep, sizeof(nc.auto_cleanup_keep));
+	g_privd->cfg.auto_cleanup_interval_secs = nc.auto_cleanup_interval_secs;
+	g_privd->cfg.health_check_interval_secs = nc.health_check_interval_secs;
+	log_info("Config reloaded from %s", g_privd->cfg.file);
+}
+
+static int load_state(struct privd *pd, bool *have_state, char *err, size_t errsz)
+{
+	int rc = state_load(pd, err, errsz);
+
+	if (rc < 0)
+		return -1;
+	*have_state = rc == 1;
+	if (*have_state)
+		log_info("Restoring from persisted state (%zu workspace(s))", pd->reg.n);
+	else
+		log_info("No state.json in %s: fresh start", pd->cfg.state_dir);
+	return 0;
+}
+
+static int startup(struct privd *pd, char *err, size_t errsz)
+{
+	bool stale = false, have_state = false;
+
+	if (resolve_accounts(pd, err, errsz) < 0 || open_state_dir(pd, err, errsz) < 0)
+		return -1;
+	if (frontd_locate(pd, run.frontd_path, sizeof(run.frontd_path)) < 0) {
+		snprintf(err, errsz, "cannot find ws-ckpt-frontd (tried %.2048s); set frontd_path in the config",
+			 run.frontd_path);
+		return -1;
+	}
+	pd->lock_fd = lockfile_acquire(pd->state_dir_fd, pd->cfg.state_dir, &stale, err, errsz);
+	if (pd->lock_fd < 0)
+		return -1;
+	if (stale)
+		log_warn("Detected unclean shutdown (lockfile %s/%s present from previous run); running a full reconcile",
+			 pd->cfg.state_dir, LOCK_FILE);
+	if (load_state(pd, &have_state, err, errsz) < 0 ||
+	    backend_bootstrap(pd, have_state, err, errsz) < 0)
+		return -1;
+	reconcile_all(pd);
+	if (state_save(pd) < 0) {
+		snprintf(err, errsz, "cannot write %s/%s", pd->cfg.state_dir, STATE_FILE);
+		return -1;
+	}
+	pd->listen_fd = listener_create(pd->cfg.socket_path, pd->socket_gid, err, errsz);
+	return pd->listen_fd < 0 ? -1 : 0;
+}
+
+static void shutdown_all(struct privd *pd)
+{
+	run.stopping = true;
+	channel_close();
+	reap_frontd();
+	if (pd->listen_fd >= 0) {
+		listener_remove(pd->cfg.socket_path);
+		close(pd->listen_fd);
+	}
+	if (pd->state_dir_fd >= 0 && pd->lock_fd >= 0) {
+		state_save(pd);
+		lockfile_release(pd->state_dir_fd, pd->lock_fd);
+	}
+	log_info("ws-ckptd stopped (mount left in place)");
+}
+
+static void close_fds(struct privd *pd)
+{
+	int fds[] = { pd->data_root_fd, pd->snapshots_fd, pd->indexes_fd, pd->state_dir_fd };
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+	}
+}
+
+static int serve(struct privd *pd)
+{
+	struct event *sigs[3];
+	int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+
+	pd->base = event_base_new();
+	if (!pd->base)
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(pd->base, signums[i], signums[i] == SIGHUP ? on_hup : on_stop_signal, NULL);
+		event_add(sigs[i], NULL);
+	}
+	run.respawn_ev = evtimer_new(pd->base, on_respawn, NULL);
+	channel_on_close = on_channel_close;
+	spawn_frontd();
+	log_info("ws-ckptd %s serving on %s", WSCKPT_VERSION, pd->cfg.socket_path);
+	event_base_dispatch(pd->base);
+	shutdown_all(pd);
+	for (int i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_free(run.respawn_ev);
+	event_base_free(pd->base);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct privd pd;
+	const char *conf;
+	char err[4096];
+
+	g_privd = &pd;
+	pd.state_dir_fd = pd.indexes_fd = pd.data_root_fd = pd.snapshots_fd = -1;
+	pd.lock_fd = pd.listen_fd = -1;
+	if (parse_args(argc, argv, &pd, &conf) < 0)
+		return 2;
+	log_init("ws-ckptd", true, pd.verbosity);
+	if (config_load(conf, &pd.cfg, err, sizeof(err)) < 0) {
+		log_err("config error: %s", err);
+		return 1;
+	}
+	if (geteuid() != 0) {
+		log_err("ws-ckptd must run as root (it attaches loop devices, mounts and snapshots)");
+		return 1;
+	}
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	pd.started_mono_ms = mono_ms();
+	if (startup(&pd, err, sizeof(err)) < 0) {
+		log_err("startup failed: %s", err);
+		if (pd.lock_fd >= 0)
+			lockfile_release(pd.state_dir_fd, pd.lock_fd);
+		close_fds(&pd);
+		return 1;
+	}
+	if (!pd.foreground) {
+		if (daemon(0, 0) < 0) {
+			log_err("daemon: %s", strerror(errno));
+			return 1;
+		}
+		log_init("ws-ckptd", false, pd.verbosity);
+		dprintf(pd.lock_fd, "%d\n", (int)getpid());
+	}
+	serve(&pd);
+	registry_free(&pd.reg);
+	close_fds(&pd);
+	return 0;
+}

@@ -1,0 +1,154 @@
+/*
+ * checkpoint: one read-only snapshot ioctl plus a durable index write. The reply is
+ * sent only after index.json is fsync'd, so an acknowledged snapshot survives kill -9.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "privd/btrfs_ops.h"
+#include "privd/fsutil.h"
+#include "privd/init.h"
+#include "privd/ops.h"
+#include "privd/state_store.h"
+#include "privd/wsresolve.h"
+
+static enum ws_err snap_errcode(int e)
+{
+	return (e == -ENOSPC || e == -EDQUOT) ? WSE_DISK_SPACE : WSE_BTRFS;
+}
+
+static void reply_done(const struct req_ctx *rc, const struct workspace *w, const char *id,
+		       bool skipped, bool initialized)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "ws_id", w->ws_id);
+	cJSON_AddStringToObject(r, "snapshot", id);
+	cJSON_AddBoolToObject(r, "skipped", skipped);
+	if (skipped)
+		cJSON_AddStringToObject(r, "reason", "empty");
+	cJSON_AddBoolToObject(r, "initialized", initialized);
+	reply_ok(rc, r);
+}
+
+/* 1 empty, 0 has content, <0 error (reply sent). */
+static int live_is_empty(struct privd *pd, const struct req_ctx *rc, const struct workspace *w)
+{
+	int fd = open_beneath(pd->data_root_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	int empty;
+
+	if (fd < 0) {
+		reply_err(rc, WSE_IO, "Check the daemon log; the backend may have lost this subvolume.",
+			  "cannot open live subvolume of %s: %s", w->ws_id, strerror(-fd));
+		return -1;
+	}
+	empty = dir_is_empty(fd);
+	close(fd);
+	if (empty < 0)
+		reply_err(rc, WSE_IO, NULL, "cannot read live subvolume of %s: %s", w->ws_id,
+			  strerror(-empty));
+	return empty;
+}
+
+static int record_snapshot(struct privd *pd, struct workspace *w, const struct ps_request *req,
+			   const char *metadata)
+{
+	struct snapshot *s = ws_snapshot_add(w, req->snapshot);
+
+	if (!s)
+		return -ENOMEM;
+	clock_gettime(CLOCK_REALTIME, &s->created_ts);
+	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
+	if ((req->flags & PSF_HAS_MESSAGE) && !(s->message = strdup(req->message)))
+		goto nomem;
+	if (metadata && strcmp(metadata, "null") != 0 && !(s->metadata = strdup(metadata)))
+		goto nomem;
+	return 0;
+nomem:
+	ws_snapshot_remove(w, s);
+	return -ENOMEM;
+}
+
+static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const struct ps_request *req,
+			  const char *metadata, struct workspace *w, bool initialized)
+{
+	char err[512];
+	int bucket, rc2, empty;
+
+	if (ws_snapshot_find(w, req->snapshot)) {
+		reply_err(rc, WSE_SNAPSHOT_EXISTS, "Please use a different snapshot ID.",
+			  "snapshot '%s' already exists in workspace %s", req->snapshot, w->ws_id);
+		return;
+	}
+	if (pd->cfg.max_snapshots_per_workspace && w->nsnaps >= pd->cfg.max_snapshots_per_workspace) {
+		reply_err(rc, WSE_QUOTA_EXCEEDED, "Delete old snapshots with 'ws-ckpt delete'.",
+			  "workspace %s already has %zu snapshots (max_snapshots_per_workspace = %u)",
+			  w->ws_id, w->nsnaps, pd->cfg.max_snapshots_per_workspace);
+		return;
+	}
+	empty = live_is_empty(pd, rc, w);
+	if (empty < 0)
+		return;
+	if (empty) {
+		reply_done(rc, w, req->snapshot, true, initialized);
+		return;
+	}
+	bucket = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0700, 0, 0);
+	if (bucket < 0) {
+		reply_err(rc, WSE_IO, NULL, "cannot open snapshot bucket of %s: %s", w->ws_id,
+			  strerror(-bucket));
+		return;
+	}
+	rc2 = bt_snapshot(pd->data_root_fd, w->ws_id, bucket, req->snapshot, true, err, sizeof(err));
+	if (rc2 < 0) {
+		close(bucket);
+		reply_err(rc, snap_errcode(rc2), NULL, "checkpoint of %s failed: %s", w->ws_id, err);
+		return;
+	}
+	rc2 = record_snapshot(pd, w, req, metadata);
+	if (rc2 == 0) {
+		rc2 = index_save(pd, w);
+		if (rc2 < 0)
+			ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
+	}
+	if (rc2 < 0) {
+		/* Not acknowledged, so not kept: disk and index stay in agreement. */
+		if (bt_delete_subvol(bucket, req->snapshot, err, sizeof(err)) < 0)
+			log_err("cannot remove unrecorded snapshot %s/%s: %s", w->ws_id, req->snapshot, err);
+		close(bucket);
+		reply_err(rc, rc2 == -ENOSPC ? WSE_DISK_SPACE : WSE_IO, NULL,
+			  "cannot record snapshot %s: %s", req->snapshot, strerror(-rc2));
+		return;
+	}
+	close(bucket);
+	log_info("checkpoint %s/%s created", w->ws_id, req->snapshot);
+	reply_done(rc, w, req->snapshot, false, initialized);
+}
+
+void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,
+			      const struct ps_request *req, const char *metadata,
+			      struct workspace *w)
+{
+	(void)uid;
+	do_checkpoint(pd, rc, req, metadata, w, true);
+}
+
+void op_checkpoint(struct privd *pd, const struct op_call *c)
+{
+	struct workspace *w = ws_find_visible(pd, c->peer, c->req->workspace);
+
+	if (!w && !ws_id_valid(c->req->workspace)) {
+		/* An unregistered directory is initialised first, then snapshotted. */
+		init_start(pd, c, true);
+		return;
+	}
+	w = ws_lookup(pd, c, c->req->workspace, true);
+	if (!w)
+		return;
+	do_checkpoint(pd, &c->rc, c->req, c->metadata, w, false);
+}

@@ -1,0 +1,30 @@
+/* Workspace operations run by privd. Each answers exactly once through reply_*(). */
+#ifndef WSCKPT_OPS_H
+#define WSCKPT_OPS_H
+
+#include "privd/channel.h"
+#include "privd/peer.h"
+#include "privd/privd.h"
+#include "proto/privsep.h"
+
+struct op_call {
+	struct req_ctx rc;
+	const struct peer *peer;      /* valid only until the handler returns */
+	const struct ps_request *req; /* validated */
+	const char *metadata;         /* canonical JSON text, NUL-terminated, or NULL */
+};
+
+void op_version(struct privd *pd, const struct op_call *c);
+void op_init(struct privd *pd, const struct op_call *c);
+void op_checkpoint(struct privd *pd, const struct op_call *c);
+void op_rollback(struct privd *pd, const struct op_call *c);
+void op_delete(struct privd *pd, const struct op_call *c);
+void op_list(struct privd *pd, const struct op_call *c);
+void op_status(struct privd *pd, const struct op_call *c);
+
+/* Checkpoint after an implicit init finished (init's completion calls this). */
+void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,
+			      const struct ps_request *req, const char *metadata,
+			      struct workspace *w);
+
+#endif

@@ -1,0 +1,51 @@
+/* The root helper's context: configuration, persisted state, open directories, channel. */
+#ifndef WSCKPT_PRIVD_H
+#define WSCKPT_PRIVD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/timeutil.h"
+#include "privd/registry.h"
+
+struct event_base;
+
+/* What state.json records about the backend (field names of the Rust ws-ckpt). */
+struct backend_state {
+	char backend_type[16];     /* "BtrfsLoop" | "BtrfsBase" */
+	char selection_method[24]; /* "config-override" | "persisted" | "auto-detect" */
+	char selected_at[RFC3339_MAX];
+	char mount_path[CFG_PATH_MAX];
+	char data_root[CFG_PATH_MAX];
+	char snapshots_root[CFG_PATH_MAX];
+	char img_path[CFG_PATH_MAX];
+	uint64_t img_size_bytes;
+	char last_loop_device[64];
+};
+
+struct privd {
+	struct config cfg;
+	struct backend_state be;
+	struct registry reg;
+	bool foreground;
+	int verbosity;
+	int state_dir_fd;
+	int indexes_fd;
+	int data_root_fd;
+	int snapshots_fd;
+	int lock_fd;
+	int listen_fd;
+	uid_t frontd_uid;
+	gid_t frontd_gid;
+	gid_t socket_gid;
+	gid_t admin_gid;
+	bool has_admin_group;
+	long long started_mono_ms;
+	struct event_base *base;
+};
+
+extern struct privd *g_privd;
+
+#endif

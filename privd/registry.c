@@ -1,0 +1,123 @@
+/* Registry bookkeeping: arrays with linear lookup (hundreds of workspaces, not millions). */
+#include "privd/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void workspace_free(struct workspace *w)
+{
+	for (size_t i = 0; i < w->nsnaps; i++)
+		snapshot_clear(&w->snaps[i]);
+	free(w->snaps);
+	free(w);
+}
+
+void registry_free(struct registry *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		workspace_free(r->ws[i]);
+	free(r->ws);
+	memset(r, 0, sizeof(*r));
+}
+
+struct workspace *registry_add(struct registry *r, const char *ws_id, const char *path)
+{
+	struct workspace *w;
+
+	if (strlen(ws_id) > WS_ID_LEN || strlen(path) >= WS_PATH_MAX)
+		return NULL;
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 16;
+		struct workspace **nw = realloc(r->ws, ncap * sizeof(*nw));
+		if (!nw)
+			return NULL;
+		r->ws = nw;
+		r->cap = ncap;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	strcpy(w->ws_id, ws_id);
+	strcpy(w->path, path);
+	strcpy(w->origin_backend, "BtrfsLoop");
+	r->ws[r->n++] = w;
+	return w;
+}
+
+void registry_remove(struct registry *r, struct workspace *w)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->ws[i] == w) {
+			memmove(r->ws + i, r->ws + i + 1, (r->n - i - 1) * sizeof(*r->ws));
+			r->n--;
+			workspace_free(w);
+			return;
+		}
+	}
+}
+
+struct workspace *registry_by_id(const struct registry *r, const char *ws_id)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->ws[i]->ws_id, ws_id) == 0)
+			return r->ws[i];
+	}
+	return NULL;
+}
+
+struct workspace *registry_by_path(const struct registry *r, const char *path)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->ws[i]->path, path) == 0)
+			return r->ws[i];
+	}
+	return NULL;
+}
+
+struct snapshot *ws_snapshot_add(struct workspace *w, const char *id)
+{
+	struct snapshot *s;
+
+	if (strlen(id) > SNAPSHOT_ID_MAX)
+		return NULL;
+	if (w->nsnaps == w->cap) {
+		size_t ncap = w->cap ? w->cap * 2 : 16;
+		struct snapshot *ns = realloc(w->snaps, ncap * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		w->snaps = ns;
+		w->cap = ncap;
+	}
+	s = &w->snaps[w->nsnaps++];
+	memset(s, 0, sizeof(*s));
+	strcpy(s->id, id);
+	return s;
+}
+
+struct snapshot *ws_snapshot_find(const struct workspace *w, const char *id)
+{
+	for (size_t i = 0; i < w->nsnaps; i++) {
+		if (strcmp(w->snaps[i].id, id) == 0)
+			return &w->snaps[i];
+	}
+	return NULL;
+}
+
+void snapshot_clear(struct snapshot *s)
+{
+	free(s->message);
+	free(s->metadata);
+	s->message = s->metadata = NULL;
+}
+
+void ws_snapshot_remove(struct workspace *w, struct snapshot *s)
+{
+	size_t i = (size_t)(s - w->snaps);
+
+	if (i >= w->nsnaps)
+		return;
+	snapshot_clear(s);
+	memmove(w->snaps + i, w->snaps + i + 1, (w->nsnaps - i - 1) * sizeof(*s));
+	w->nsnaps--;
+}

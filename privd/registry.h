@@ -1,0 +1,54 @@
+/* In-memory registry of workspaces and their snapshots: what state.json and the indexes hold. */
+#ifndef WSCKPT_REGISTRY_H
+#define WSCKPT_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "common/timeutil.h"
+#include "common/validate.h"
+
+struct snapshot {
+	char id[SNAPSHOT_ID_MAX + 1];
+	char *message;  /* NULL: none */
+	char *metadata; /* compact JSON text; NULL: none */
+	bool pinned;
+	bool missing;
+	char created_at[RFC3339_MAX];
+	struct timespec created_ts;
+};
+
+enum ws_phase { WS_READY = 0, WS_INITIALIZING };
+
+struct workspace {
+	char ws_id[WS_ID_LEN + 1];
+	char path[WS_PATH_MAX];
+	char registered_at[RFC3339_MAX];
+	char origin_backend[16];
+	uid_t owner_uid;
+	gid_t owner_gid;
+	enum ws_phase phase;
+	bool busy; /* a worker is operating on it */
+	struct snapshot *snaps;
+	size_t nsnaps, cap;
+};
+
+struct registry {
+	struct workspace **ws;
+	size_t n, cap;
+};
+
+void registry_free(struct registry *r);
+struct workspace *registry_add(struct registry *r, const char *ws_id, const char *path);
+void registry_remove(struct registry *r, struct workspace *w);
+struct workspace *registry_by_id(const struct registry *r, const char *ws_id);
+struct workspace *registry_by_path(const struct registry *r, const char *path);
+
+struct snapshot *ws_snapshot_add(struct workspace *w, const char *id);
+struct snapshot *ws_snapshot_find(const struct workspace *w, const char *id);
+void ws_snapshot_remove(struct workspace *w, struct snapshot *s);
+void snapshot_clear(struct snapshot *s);
+
+#endif

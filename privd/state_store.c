@@ -1,0 +1,330 @@
+/*
+ * state.json and index.json with the Rust ws-ckpt's field names, plus our own extra
+ * fields (owner_uid, owner_gid, phase). Every write is tmp + fsync + rename + dir fsync.
+ */
+#include "privd/state_store.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/atomic_file.h"
+#include "common/log.h"
+
+#define INDEX_MAX_BYTES (256u * 1024u * 1024u)
+
+static bool copy_str(const cJSON *obj, const char *key, char *dst, size_t dstsz, bool required)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsString(v)) {
+		if (!required && (!v || cJSON_IsNull(v))) {
+			dst[0] = '\0';
+			return true;
+		}
+		return false;
+	}
+	if (strlen(v->valuestring) >= dstsz)
+		return false;
+	strcpy(dst, v->valuestring);
+	return true;
+}
+
+static int load_paths(struct privd *pd, const cJSON *paths)
+{
+	const cJSON *img, *sz;
+
+	if (!cJSON_IsObject(paths))
+		return -1;
+	if (!copy_str(paths, "mount_path", pd->be.mount_path, sizeof(pd->be.mount_path), true) ||
+	    !copy_str(paths, "data_root", pd->be.data_root, sizeof(pd->be.data_root), true) ||
+	    !copy_str(paths, "snapshots_root", pd->be.snapshots_root, sizeof(pd->be.snapshots_root), true))
+		return -1;
+	img = cJSON_GetObjectItemCaseSensitive(paths, "loop_img");
+	if (cJSON_IsObject(img)) {
+		if (!copy_str(img, "img_path", pd->be.img_path, sizeof(pd->be.img_path), true) ||
+		    !copy_str(img, "last_loop_device", pd->be.last_loop_device,
+			      sizeof(pd->be.last_loop_device), false))
+			return -1;
+		sz = cJSON_GetObjectItemCaseSensitive(img, "img_size_bytes");
+		if (cJSON_IsNumber(sz) && sz->valuedouble >= 0)
+			pd->be.img_size_bytes = (uint64_t)sz->valuedouble;
+	}
+	return 0;
+}
+
+static int load_workspace(struct privd *pd, const cJSON *j)
+{
+	char ws_id[32], path[WS_PATH_MAX], phase[32];
+	const cJSON *uid, *gid;
+	struct workspace *w;
+
+	if (!copy_str(j, "ws_id", ws_id, sizeof(ws_id), true) || !ws_id_valid(ws_id) ||
+	    !copy_str(j, "workspace_path", path, sizeof(path), true) || path[0] != '/')
+		return -1;
+	if (registry_by_id(&pd->reg, ws_id))
+		return -1;
+	w = registry_add(&pd->reg, ws_id, path);
+	if (!w)
+		return -1;
+	copy_str(j, "registered_at", w->registered_at, sizeof(w->registered_at), false);
+	if (!copy_str(j, "origin_backend", w->origin_backend, sizeof(w->origin_backend), false) ||
+	    w->origin_backend[0] == '\0')
+		strcpy(w->origin_backend, pd->be.backend_type);
+	uid = cJSON_GetObjectItemCaseSensitive(j, "owner_uid");
+	gid = cJSON_GetObjectItemCaseSensitive(j, "owner_gid");
+	/* A Rust-written state has no owner: root owns it until an admin says otherwise. */
+	w->owner_uid = cJSON_IsNumber(uid) && uid->valuedouble >= 0 ? (uid_t)uid->valuedouble : 0;
+	w->owner_gid = cJSON_IsNumber(gid) && gid->valuedouble >= 0 ? (gid_t)gid->valuedouble : 0;
+	copy_str(j, "phase", phase, sizeof(phase), false);
+	w->phase = strcmp(phase, "initializing") == 0 ? WS_INITIALIZING : WS_READY;
+	return 0;
+}
+
+static int load_state_json(struct privd *pd, const cJSON *root)
+{
+	const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "version");
+	const cJSON *be = cJSON_GetObjectItemCaseSensitive(root, "backend");
+	const cJSON *wss = cJSON_GetObjectItemCaseSensitive(root, "workspaces");
+	const cJSON *w;
+
+	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1 || !cJSON_IsObject(be))
+		return -1;
+	if (!copy_str(be, "backend_type", pd->be.backend_type, sizeof(pd->be.backend_type), true) ||
+	    (strcmp(pd->be.backend_type, "BtrfsLoop") != 0 && strcmp(pd->be.backend_type, "BtrfsBase") != 0))
+		return -1;
+	copy_str(be, "selection_method", pd->be.selection_method, sizeof(pd->be.selection_method), false);
+	copy_str(be, "selected_at", pd->be.selected_at, sizeof(pd->be.selected_at), false);
+	if (load_paths(pd, cJSON_GetObjectItemCaseSensitive(root, "paths")) < 0)
+		return -1;
+	if (wss && !cJSON_IsArray(wss))
+		return -1;
+	cJSON_ArrayForEach(w, wss) {
+		if (load_workspace(pd, w) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int state_load(struct privd *pd, char *err, size_t errsz)
+{
+	char *text = NULL;
+	cJSON *root;
+	int rc;
+
+	rc = read_file_at(pd->state_dir_fd, STATE_FILE, STATE_MAX_BYTES, &text, NULL);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0) {
+		snprintf(err, errsz, "cannot read %s/%s: %s", pd->cfg.state_dir, STATE_FILE, strerror(-rc));
+		return -1;
+	}
+	root = cJSON_Parse(text);
+	free(text);
+	if (!root || load_state_json(pd, root) < 0) {
+		snprintf(err, errsz, "%s/%s is not a valid version-1 state file", pd->cfg.state_dir,
+			 STATE_FILE);
+		cJSON_Delete(root);
+		registry_free(&pd->reg);
+		return -1;
+	}
+	cJSON_Delete(root);
+	return 1;
+}
+
+static cJSON *paths_json(const struct privd *pd)
+{
+	cJSON *p = cJSON_CreateObject();
+	cJSON *img;
+
+	cJSON_AddStringToObject(p, "backend", pd->be.backend_type);
+	cJSON_AddStringToObject(p, "mount_path", pd->be.mount_path);
+	cJSON_AddStringToObject(p, "data_root", pd->be.data_root);
+	cJSON_AddStringToObject(p, "snapshots_root", pd->be.snapshots_root);
+	if (pd->be.img_path[0]) {
+		img = cJSON_AddObjectToObject(p, "loop_img");
+		cJSON_AddStringToObject(img, "img_path", pd->be.img_path);
+		cJSON_AddNumberToObject(img, "img_size_bytes", (double)pd->be.img_size_bytes);
+		if (pd->be.last_loop_device[0])
+			cJSON_AddStringToObject(img, "last_loop_device", pd->be.last_loop_device);
+		else
+			cJSON_AddNullToObject(img, "last_loop_device");
+	}
+	return p;
+}
+
+static int save_json(int dirfd, const char *name, cJSON *root)
+{
+	char *text = cJSON_Print(root);
+	int rc;
+
+	if (!text)
+		return -ENOMEM;
+	rc = atomic_write_at(dirfd, name, text, strlen(text), 0600);
+	free(text);
+	return rc;
+}
+
+int state_save(struct privd *pd)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *be, *wss;
+	int rc;
+
+	if (!root)
+		return -ENOMEM;
+	cJSON_AddNumberToObject(root, "version", 1);
+	be = cJSON_AddObjectToObject(root, "backend");
+	cJSON_AddStringToObject(be, "backend_type", pd->be.backend_type);
+	cJSON_AddStringToObject(be, "selection_method", pd->be.selection_method);
+	cJSON_AddStringToObject(be, "selected_at", pd->be.selected_at);
+	cJSON_AddItemToObject(root, "paths", paths_json(pd));
+	wss = cJSON_AddArrayToObject(root, "workspaces");
+	for (size_t i = 0; i < pd->reg.n; i++) {
+		const struct workspace *w = pd->reg.ws[i];
+		cJSON *j = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(j, "ws_id", w->ws_id);
+		cJSON_AddStringToObject(j, "workspace_path", w->path);
+		cJSON_AddStringToObject(j, "registered_at", w->registered_at);
+		cJSON_AddStringToObject(j, "origin_backend", w->origin_backend);
+		cJSON_AddNumberToObject(j, "owner_uid", (double)w->owner_uid);
+		cJSON_AddNumberToObject(j, "owner_gid", (double)w->owner_gid);
+		cJSON_AddStringToObject(j, "phase", w->phase == WS_INITIALIZING ? "initializing" : "ready");
+		cJSON_AddItemToArray(wss, j);
+	}
+	rc = save_json(pd->state_dir_fd, STATE_FILE, root);
+	cJSON_Delete(root);
+	if (rc < 0)
+		log_err("cannot write %s/%s: %s", pd->cfg.state_dir, STATE_FILE, strerror(-rc));
+	return rc;
+}
+
+static int load_snapshot(struct workspace *w, const cJSON *s)
+{
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(s, "message");
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(s, "metadata");
+	const cJSON *pinned = cJSON_GetObjectItemCaseSensitive(s, "pinned");
+	const cJSON *created = cJSON_GetObjectItemCaseSensitive(s, "created_at");
+	const cJSON *missing = cJSON_GetObjectItemCaseSensitive(s, "missing");
+	struct snapshot *sn;
+
+	if (!snapshot_id_valid(s->string) || ws_snapshot_find(w, s->string))
+		return -1;
+	if (!cJSON_IsString(created) || strlen(created->valuestring) >= RFC3339_MAX)
+		return -1;
+	sn = ws_snapshot_add(w, s->string);
+	if (!sn)
+		return -1;
+	strcpy(sn->created_at, created->valuestring);
+	if (!rfc3339_parse(sn->created_at, &sn->created_ts))
+		return -1;
+	sn->pinned = cJSON_IsTrue(pinned);
+	sn->missing = cJSON_IsTrue(missing);
+	if (cJSON_IsString(msg) && !(sn->message = strdup(msg->valuestring)))
+		return -1;
+	if (meta && !cJSON_IsNull(meta) && !(sn->metadata = cJSON_PrintUnformatted(meta)))
+		return -1;
+	return 0;
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+	const struct snapshot *x = a, *y = b;
+
+	if (x->created_ts.tv_sec != y->created_ts.tv_sec)
+		return x->created_ts.tv_sec < y->created_ts.tv_sec ? -1 : 1;
+	if (x->created_ts.tv_nsec != y->created_ts.tv_nsec)
+		return x->created_ts.tv_nsec < y->created_ts.tv_nsec ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+int index_load(struct privd *pd, struct workspace *w, char *err, size_t errsz)
+{
+	char rel[64];
+	char *text = NULL;
+	cJSON *root, *snaps, *s;
+	int rc;
+
+	snprintf(rel, sizeof(rel), "%s/index.json", w->ws_id);
+	rc = read_file_at(pd->indexes_fd, rel, INDEX_MAX_BYTES, &text, NULL);
+	if (rc < 0) {
+		snprintf(err, errsz, "cannot read index of %s: %s", w->ws_id, strerror(-rc));
+		return rc;
+	}
+	root = cJSON_Parse(text);
+	free(text);
+	snaps = cJSON_GetObjectItemCaseSensitive(root, "snapshots");
+	if (!cJSON_IsObject(root) || (snaps && !cJSON_IsObject(snaps))) {
+		snprintf(err, errsz, "index of %s is not valid JSON of the expected shape", w->ws_id);
+		cJSON_Delete(root);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(s, snaps) {
+		if (load_snapshot(w, s) < 0) {
+			snprintf(err, errsz, "index of %s: invalid snapshot entry '%.64s'", w->ws_id,
+				 s->string ? s->string : "");
+			cJSON_Delete(root);
+			return -EINVAL;
+		}
+	}
+	cJSON_Delete(root);
+	/* Keep creation order: the file is a map with no order of its own. */
+	qsort(w->snaps, w->nsnaps, sizeof(*w->snaps), cmp_created);
+	return 0;
+}
+
+static int ensure_index_dir(struct privd *pd, const char *ws_id)
+{
+	int fd;
+
+	if (mkdirat(pd->indexes_fd, ws_id, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(pd->indexes_fd, ws_id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int index_save(struct privd *pd, const struct workspace *w)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *snaps;
+	int dirfd, rc;
+
+	if (!root)
+		return -ENOMEM;
+	cJSON_AddStringToObject(root, "workspace_path", w->path);
+	snaps = cJSON_AddObjectToObject(root, "snapshots");
+	for (size_t i = 0; i < w->nsnaps; i++) {
+		const struct snapshot *s = &w->snaps[i];
+		cJSON *j = cJSON_CreateObject();
+
+		if (s->message)
+			cJSON_AddStringToObject(j, "message", s->message);
+		else
+			cJSON_AddNullToObject(j, "message");
+		if (s->metadata)
+			cJSON_AddItemToObject(j, "metadata", cJSON_CreateRaw(s->metadata));
+		else
+			cJSON_AddNullToObject(j, "metadata");
+		cJSON_AddBoolToObject(j, "pinned", s->pinned);
+		cJSON_AddStringToObject(j, "created_at", s->created_at);
+		cJSON_AddBoolToObject(j, "missing", s->missing);
+		cJSON_AddItemToObject(snaps, s->id, j);
+	}
+	dirfd = ensure_index_dir(pd, w->ws_id);
+	if (dirfd < 0) {
+		cJSON_Delete(root);
+		return dirfd;
+	}
+	rc = save_json(dirfd, "index.json", root);
+	close(dirfd);
+	cJSON_Delete(root);
+	if (rc < 0)
+		log_err("cannot write index of %s: %s", w->ws_id, strerror(-rc));
+	return rc;
+}

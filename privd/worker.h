@@ -1,0 +1,24 @@
+/*
+ * Short-lived children for work on user data: each drops to the workspace owner's
+ * uid/gids with no capabilities before it runs, so it can do only what the owner could.
+ */
+#ifndef WSCKPT_WORKER_H
+#define WSCKPT_WORKER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "privd/privd.h"
+
+#define WORKER_MSG_MAX 512
+
+/* Runs in the child, after the privilege drop. Returns 0 or -errno, msg for the user. */
+typedef int (*worker_job)(void *arg, char *msg, size_t msgsz);
+/* Runs in privd's event loop when the child has finished (or died: rc -ECHILD). */
+typedef void (*worker_done)(struct privd *pd, void *cbarg, int rc, const char *msg);
+
+/* keep: descriptors the job uses (kept at their numbers; everything else is closed). */
+int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
+		 worker_job job, void *jobarg, worker_done done, void *cbarg);
+
+#endif

@@ -1,0 +1,46 @@
+/* Resolve workspace references from the registry only: no filesystem lookups as root. */
+#include "privd/wsresolve.h"
+
+#include <string.h>
+
+#include "common/validate.h"
+
+static struct workspace *find(struct privd *pd, const char *ref)
+{
+	size_t dl = strlen(pd->be.data_root);
+
+	if (ws_id_valid(ref))
+		return registry_by_id(&pd->reg, ref);
+	/* The live subvolume's own path (what a shell inside the workspace reports). */
+	if (strncmp(ref, pd->be.data_root, dl) == 0 && ref[dl] == '/' && ws_id_valid(ref + dl + 1))
+		return registry_by_id(&pd->reg, ref + dl + 1);
+	return registry_by_path(&pd->reg, ref);
+}
+
+struct workspace *ws_find_visible(struct privd *pd, const struct peer *p, const char *ref)
+{
+	struct workspace *w = find(pd, ref);
+
+	if (!w || !peer_may_access(pd, p, w->owner_uid))
+		return NULL;
+	return w;
+}
+
+struct workspace *ws_lookup(struct privd *pd, const struct op_call *c, const char *ref, bool for_write)
+{
+	struct workspace *w = ws_find_visible(pd, c->peer, ref);
+
+	if (!w) {
+		reply_err(&c->rc, WSE_WORKSPACE_NOT_FOUND,
+			  "Use 'ws-ckpt init' to initialize, or 'ws-ckpt list' to view workspaces.",
+			  "workspace not found: %s", ref);
+		return NULL;
+	}
+	if (w->phase == WS_INITIALIZING || (for_write && w->busy)) {
+		reply_err(&c->rc, WSE_WRITE_LOCK_CONFLICT, "Retry when the running operation has finished.",
+			  "workspace %s is busy (%s in progress)", w->ws_id,
+			  w->phase == WS_INITIALIZING ? "init" : "another operation");
+		return NULL;
+	}
+	return w;
+}
