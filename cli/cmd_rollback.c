@@ -1,0 +1,108 @@
+/* ws-ckpt rollback: replace the live workspace with a copy of a snapshot. */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/opts.h"
+#include "cli/output.h"
+#include "cli/reply.h"
+#include "cli/wsarg.h"
+#include "common/validate.h"
+
+enum { OPT_DISCARD = 0x100 };
+
+static const struct option rollback_longopts[] = {
+	{"workspace", required_argument, NULL, 'w'},
+	{"snapshot", required_argument, NULL, 's'},
+	{"discard-current", no_argument, NULL, OPT_DISCARD},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+struct rollback_args {
+	const char *ws, *snap;
+	bool discard;
+};
+
+/* Returns -1 to go on, else an exit code (help printed or usage error). */
+static int rollback_parse(const struct cli_cmd *cmd, int argc, char **argv, struct rollback_args *a)
+{
+	struct opt_parser p;
+	int c, rc = 0;
+
+	opt_begin(&p, cmd, "+:w:s:h", rollback_longopts, argc, argv);
+	while (rc == 0 && (c = opt_next(&p)) != -1) {
+		switch (c) {
+		case 'h':
+			cmd_help(cmd, stdout);
+			return CLI_EXIT_OK;
+		case 'w': rc = opt_set_once(cmd, &a->ws, optarg, "--workspace"); break;
+		case 's': rc = opt_set_once(cmd, &a->snap, optarg, "--snapshot"); break;
+		case OPT_DISCARD: a->discard = true; break;
+		default: return CLI_EXIT_USAGE;
+		}
+	}
+	if (rc != 0 || (rc = opt_end(&p)) != 0)
+		return rc;
+	if (!a->ws)
+		return opt_missing(cmd, "--workspace <WORKSPACE>");
+	if (!a->snap)
+		return opt_missing(cmd, "--snapshot <SNAPSHOT>");
+	if ((rc = opt_check_snapshot_id(cmd, a->snap, "--snapshot")) != 0)
+		return rc;
+	return -1;
+}
+
+static int rollback_render(const cJSON *res, const struct rollback_args *a, const char *ws)
+{
+	const char *ws_id = json_str(res, "ws_id");
+	const char *snap = json_str(res, "snapshot");
+	const char *prev = json_str(res, "auto_snapshot");
+
+	out_ok("✓ Rolled back workspace %s to snapshot: %s", ws_id ? ws_id : ws,
+	       snap ? snap : a->snap);
+	if (prev)
+		out_line(stdout, OUT_PLAIN, "  Previous state saved as snapshot: %s", prev);
+	return CLI_EXIT_OK;
+}
+
+static int rollback_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+			char **argv)
+{
+	struct rollback_args a = {0};
+	char ws[WS_PATH_MAX];
+	cJSON *req = NULL, *reply = NULL;
+	const cJSON *res;
+	int rc = rollback_parse(cmd, argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	if ((rc = wsarg_resolve(cmd, a.ws, ws, sizeof(ws))) != 0)
+		return rc;
+	rc = CLI_EXIT_FAIL;
+	req = req_new("rollback");
+	if (!req || !req_add_str(req, "workspace", ws) || !req_add_str(req, "snapshot", a.snap) ||
+	    (a.discard && !req_add_bool(req, "discard_current", true)))
+		goto out;
+	if (client_call(ctx->socket_path, req, &reply) != 0)
+		goto out;
+	res = reply_result(reply);
+	rc = res ? rollback_render(res, &a, ws) : reply_print_error(reply, ERR_STYLE_ACTION);
+out:
+	cJSON_Delete(req);
+	cJSON_Delete(reply);
+	return rc;
+}
+
+const struct cli_cmd cmd_rollback = {
+	.name = "rollback",
+	.about = "Rollback workspace to a specific snapshot",
+	.usage = "ws-ckpt rollback [OPTIONS] --workspace <WORKSPACE> --snapshot <SNAPSHOT>",
+	.options =
+		"  -w, --workspace <WORKSPACE>  Workspace path or ID (absolute path, relative path, or workspace ID)\n"
+		"  -s, --snapshot <SNAPSHOT>    Target snapshot ID\n"
+		"      --discard-current        Do not keep the current state as an automatic snapshot\n"
+		"  -h, --help                   Print help\n",
+	.run = rollback_run,
+};
