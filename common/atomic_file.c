@@ -67,13 +67,18 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, m
 
 int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *out_len)
 {
+	return read_file_flags(dirfd, name, O_NOFOLLOW, max, out, out_len);
+}
+
+int read_file_flags(int dirfd, const char *name, int oflags, size_t max, char **out, size_t *out_len)
+{
 	struct stat st;
 	char *buf = NULL;
 	size_t used = 0;
 	int fd, rc = 0;
 
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | oflags);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {

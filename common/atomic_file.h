@@ -16,6 +16,9 @@ int atomic_write_at(int dirfd, const char *name, const void *data, size_t len, m
  * Returns 0 and a NUL-terminated malloc'd buffer, or -errno (-EFBIG if too large). */
 int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *out_len);
 
+/* Same, with extra open flags (0: follow a final symlink, as for an admin's config file). */
+int read_file_flags(int dirfd, const char *name, int oflags, size_t max, char **out, size_t *out_len);
+
 /* fsync a directory by fd. Returns 0 or -errno. */
 int fsync_dir(int dirfd);
 

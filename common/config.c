@@ -455,7 +455,8 @@ int config_load(const char *file, struct config *cfg, char *err, size_t errsz)
 
 	config_defaults(cfg);
 	snprintf(cfg->file, sizeof(cfg->file), "%s", file);
-	rc = read_file_at(AT_FDCWD, file, 1 << 20, &text, &len);
+	/* An admin's config may be a symlink (config management); it is root-owned input. */
+	rc = read_file_flags(AT_FDCWD, file, 0, 1 << 20, &text, &len);
 	if (rc == -ENOENT) {
 		config_finish(cfg);
 		return 0;

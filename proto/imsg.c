@@ -46,9 +46,14 @@ void imsgbuf_clear(struct imsgbuf *ib)
 	ib->rlen = 0;
 }
 
-static int take_fds(struct imsgbuf *ib, struct msghdr *mh)
+/*
+ * The sender attaches one descriptor to the first byte of its message, and the kernel
+ * ends a read after the bytes that carried descriptors, so one read yields at most one.
+ */
+static int take_fds(struct imsgbuf *ib, struct msghdr *mh, uint64_t from, uint64_t to)
 {
 	int rc = 0;
+	size_t taken = 0;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t n;
@@ -61,8 +66,11 @@ static int take_fds(struct imsgbuf *ib, struct msghdr *mh)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, fdp + i, sizeof(fd));
-			if (ib->nfds < IMSG_MAX_QUEUED_FDS) {
+			if (taken == 0 && ib->nfds < IMSG_MAX_QUEUED_FDS) {
+				ib->fd_from[ib->nfds] = from;
+				ib->fd_to[ib->nfds] = to;
 				ib->fds[ib->nfds++] = fd;
+				taken++;
 			} else {
 				close(fd);
 				rc = -1;
@@ -100,7 +108,8 @@ ssize_t imsgbuf_read(struct imsgbuf *ib)
 	if (n < 0)
 		return -1;
 	/* More descriptors than we accept: the kernel closed the rest; treat as hostile. */
-	if (take_fds(ib, &mh) < 0 || (mh.msg_flags & MSG_CTRUNC)) {
+	if (take_fds(ib, &mh, ib->rpos + ib->rlen, ib->rpos + ib->rlen + (uint64_t)n) < 0 ||
+	    (mh.msg_flags & MSG_CTRUNC)) {
 		errno = EPROTO;
 		return -1;
 	}
@@ -111,7 +120,11 @@ ssize_t imsgbuf_read(struct imsgbuf *ib)
 int imsg_get(struct imsgbuf *ib, struct imsg *msg)
 {
 	struct imsg_hdr h;
+	bool owns_fd;
 
+	/* A descriptor that came only with bytes already consumed was claimed by nobody. */
+	if (ib->nfds > 0 && ib->fd_to[0] <= ib->rpos)
+		return -1;
 	if (ib->rlen < HDR_SZ)
 		return 0;
 	memcpy(&h, ib->rbuf, HDR_SZ);
@@ -119,22 +132,25 @@ int imsg_get(struct imsgbuf *ib, struct imsg *msg)
 		return -1;
 	if (ib->rlen < HDR_SZ + h.len)
 		return 0;
+	owns_fd = ib->nfds > 0 && ib->fd_from[0] <= ib->rpos &&
+		  ib->fd_to[0] <= ib->rpos + HDR_SZ + h.len;
+	/* fd missing, or one this message did not announce */
+	if (owns_fd != ((h.flags & IMSGF_HASFD) != 0))
+		return -1;
 	msg->hdr = h;
 	msg->fd = -1;
 	msg->data = malloc(h.len ? h.len : 1);
 	if (!msg->data)
 		return -1;
 	memcpy(msg->data, ib->rbuf + HDR_SZ, h.len);
-	if (h.flags & IMSGF_HASFD) {
-		if (ib->nfds == 0) {
-			free(msg->data);
-			msg->data = NULL;
-			return -1;
-		}
+	if (owns_fd) {
 		msg->fd = ib->fds[0];
-		memmove(ib->fds, ib->fds + 1, (ib->nfds - 1) * sizeof(int));
 		ib->nfds--;
+		memmove(ib->fds, ib->fds + 1, ib->nfds * sizeof(ib->fds[0]));
+		memmove(ib->fd_from, ib->fd_from + 1, ib->nfds * sizeof(ib->fd_from[0]));
+		memmove(ib->fd_to, ib->fd_to + 1, ib->nfds * sizeof(ib->fd_to[0]));
 	}
+	ib->rpos += HDR_SZ + h.len;
 	ib->rlen -= HDR_SZ + h.len;
 	memmove(ib->rbuf, ib->rbuf + HDR_SZ + h.len, ib->rlen);
 	return 1;

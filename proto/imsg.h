@@ -35,7 +35,11 @@ struct imsgbuf {
 	int fd;
 	uint8_t *rbuf; /* sizeof(hdr) + IMSG_MAX_PAYLOAD */
 	size_t rlen;
+	uint64_t rpos; /* stream offset of rbuf[0] */
 	int fds[IMSG_MAX_QUEUED_FDS];
+	/* Stream bytes [fd_from, fd_to) of the read that carried fds[i]: the descriptor
+	 * belongs to the message that starts in that range and runs to its end. */
+	uint64_t fd_from[IMSG_MAX_QUEUED_FDS], fd_to[IMSG_MAX_QUEUED_FDS];
 	size_t nfds;
 	struct imsg_out *out_head, *out_tail;
 	size_t out_bytes;

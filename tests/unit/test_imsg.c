@@ -768,7 +768,6 @@ static void test_compose2_concatenates(void **state)
 /*
  * imsg.h promises -1 for an "unexpected" fd. A descriptor that arrives with a message
  * whose header lacks IMSGF_HASFD must not be handed to a later message that claims one.
- * Known gap (see the report): enable with WSCKPT_KNOWN_BUGS=1.
  */
 static void test_unexpected_fd_not_misattributed(void **state)
 {
@@ -778,8 +777,6 @@ static void test_unexpected_fd_not_misattributed(void **state)
 	uint8_t frame[HDR_SZ + 1];
 	int r;
 
-	if (!getenv("WSCKPT_KNOWN_BUGS"))
-		skip();
 	make_pair(sv);
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(imsgbuf_init(&b, sv[1]), 0);
