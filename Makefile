@@ -38,8 +38,15 @@ LIB_OBJ    := $(call obj,$(COMMON_SRC) $(PROTO_SRC))
 
 BINS := $(BUILD)/ws-ckpt $(BUILD)/ws-ckptd $(BUILD)/ws-ckpt-frontd
 
-.PHONY: all check unit integration demo install deps clean
+.PHONY: all check unit integration demo install deps clean testbins
 all: $(BINS)
+
+# Test builds: same sources with crash points compiled in (common/crashpoint.h), in
+# build/test/. Only the crash-safety tests use them; release binaries never have hooks.
+TEST_BINS := $(BUILD)/test/ws-ckpt $(BUILD)/test/ws-ckptd $(BUILD)/test/ws-ckpt-frontd
+testbins: $(TEST_BINS)
+$(TEST_BINS): $(COMMON_SRC) $(PROTO_SRC) $(PRIVD_SRC) $(FRONTD_SRC) $(CLI_SRC) $(wildcard */*.h)
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/test EXTRA_CFLAGS="$(EXTRA_CFLAGS) -DWSCKPT_TEST_HOOKS" all
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -77,7 +84,7 @@ unit: $(UNIT_BINS)
 
 # Integration tests need root (loop devices, mounts, useradd).
 PYTEST ?= /usr/bin/python3 -m pytest
-integration: all
+integration: all testbins
 	$(PYTEST) -v tests/integration $(PYTEST_ARGS)
 
 check: all unit integration

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <linux/close_range.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ static void child_drop(const struct privd *pd)
 		child_fail("capng_change_id");
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_fail("PR_SET_NO_NEW_PRIVS");
+	/* frontd also exits on channel EOF; this covers a privd killed before the exec. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		child_fail("PR_SET_PDEATHSIG");
 	if (getuid() != pd->frontd_uid || geteuid() != pd->frontd_uid || setuid(0) == 0)
 		child_fail("privilege drop verification");
 }

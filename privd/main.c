@@ -23,6 +23,7 @@
 #include "privd/fsutil.h"
 #include "privd/listener.h"
 #include "privd/lockfile.h"
+#include "privd/migrate.h"
 #include "privd/privd.h"
 #include "privd/reconcile.h"
 #include "privd/state_store.h"
@@ -223,13 +224,30 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	log_info("Config reloaded from %s", g_privd->cfg.file);
 }
 
-static int load_state(struct privd *pd, bool *have_state, char *err, size_t errsz)
+static int load_state(struct privd *pd, bool *have_state, bool *rebuild, char *err, size_t errsz)
 {
 	int rc = state_load(pd, err, errsz);
+	char aside[128];
 
+	*rebuild = false;
+	if (rc == -2) {
+		/* Neither crash-loop nor forget: keep the bad file, rebuild from indexes + disk. */
+		int e = state_set_aside(pd, aside, sizeof(aside));
+		if (e < 0) {
+			snprintf(err + strlen(err), errsz - strlen(err), "; and it cannot be moved aside: %s",
+				 strerror(-e));
+			return -1;
+		}
+		log_err("%s; kept it as %s/%s and rebuilding the registry from indexes/ and the backend",
+			err, pd->cfg.state_dir, aside);
+		*rebuild = true;
+		*have_state = false;
+		return 0;
+	}
 	if (rc < 0)
 		return -1;
 	*have_state = rc == 1;
+	*rebuild = !*have_state;
 	if (*have_state)
 		log_info("Restoring from persisted state (%zu workspace(s))", pd->reg.n);
 	else
@@ -239,7 +257,7 @@ static int load_state(struct privd *pd, bool *have_state, char *err, size_t errs
 
 static int startup(struct privd *pd, char *err, size_t errsz)
 {
-	bool stale = false, have_state = false;
+	bool stale = false, have_state = false, rebuild = false;
 
 	if (resolve_accounts(pd, err, errsz) < 0 || open_state_dir(pd, err, errsz) < 0)
 		return -1;
@@ -254,9 +272,15 @@ static int startup(struct privd *pd, char *err, size_t errsz)
 	if (stale)
 		log_warn("Detected unclean shutdown (lockfile %s/%s present from previous run); running a full reconcile",
 			 pd->cfg.state_dir, LOCK_FILE);
-	if (load_state(pd, &have_state, err, errsz) < 0 ||
+	if (load_state(pd, &have_state, &rebuild, err, errsz) < 0 ||
 	    backend_bootstrap(pd, have_state, err, errsz) < 0)
 		return -1;
+	if (rebuild) {
+		int moved = migrate_v0_indexes(pd), found = registry_rebuild_from_indexes(pd);
+		if (moved || found)
+			log_info("Registry rebuilt: %d index(es) migrated from the v0 layout, %d workspace(s) registered",
+				 moved, found);
+	}
 	reconcile_all(pd);
 	if (state_save(pd) < 0) {
 		snprintf(err, errsz, "cannot write %s/%s", pd->cfg.state_dir, STATE_FILE);

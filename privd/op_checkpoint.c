@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crashpoint.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
@@ -110,6 +111,7 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 		reply_err(rc, snap_errcode(rc2), NULL, "checkpoint of %s failed: %s", w->ws_id, err);
 		return;
 	}
+	crash_point("checkpoint.snapshot");
 	rc2 = record_snapshot(pd, w, req, metadata);
 	if (rc2 == 0) {
 		rc2 = index_save(pd, w);
@@ -126,6 +128,7 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 		return;
 	}
 	close(bucket);
+	crash_point("checkpoint.indexed");
 	log_info("checkpoint %s/%s created", w->ws_id, req->snapshot);
 	reply_done(rc, w, req->snapshot, false, initialized);
 }

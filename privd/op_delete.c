@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crashpoint.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
@@ -53,12 +54,70 @@ static void reply_done(const struct req_ctx *rc, const struct workspace *w, cons
 	reply_ok(rc, r);
 }
 
+/* Put a record back after a failed subvolume delete (the subvolume is still there). */
+static void restore_record(struct workspace *w, struct snapshot *saved)
+{
+	struct snapshot *s = ws_snapshot_add(w, saved->id);
+
+	ws_pending_remove(w, saved->id);
+	if (s)
+		*s = *saved;
+	else
+		snapshot_clear(saved);
+}
+
+/*
+ * Delete intent first (record gone, id in pending_delete, fsync'd), then the subvolume,
+ * then the intent is cleared. Reconcile finishes an interrupted delete, so the index
+ * never names a snapshot that is gone (no phantom) and no subvolume is left unnamed.
+ */
+static int delete_snapshot(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
+			   size_t errsz)
+{
+	struct snapshot saved = *s;
+	int bucket, rc;
+
+	if (ws_pending_add(w, s->id) < 0) {
+		snprintf(err, errsz, "out of memory");
+		return -ENOMEM;
+	}
+	s->message = s->metadata = NULL; /* now owned by saved */
+	ws_snapshot_remove(w, s);
+	rc = index_save(pd, w);
+	if (rc < 0) {
+		restore_record(w, &saved);
+		snprintf(err, errsz, "cannot write the index: %s", strerror(-rc));
+		return rc;
+	}
+	crash_point("delete.intent");
+	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	rc = bucket < 0 ? bucket : bt_delete_subvol(bucket, saved.id, err, errsz);
+	if (bucket >= 0)
+		close(bucket);
+	if (rc < 0 && rc != -ENOENT) {
+		if (bucket < 0)
+			snprintf(err, errsz, "cannot open snapshot bucket: %s", strerror(-bucket));
+		restore_record(w, &saved);
+		index_save(pd, w);
+		return rc;
+	}
+	if (rc == -ENOENT && !saved.missing)
+		log_warn("snapshot %s/%s had no subvolume; removing the record", w->ws_id, saved.id);
+	crash_point("delete.subvol");
+	ws_pending_remove(w, saved.id);
+	snapshot_clear(&saved);
+	rc = index_save(pd, w);
+	if (rc < 0)
+		log_warn("delete intent of %s/%s stays recorded; the next start clears it", w->ws_id,
+			 saved.id);
+	return 0;
+}
+
 void op_delete(struct privd *pd, const struct op_call *c)
 {
 	struct workspace *w;
 	struct snapshot *s;
 	char err[512];
-	int bucket, rc;
 
 	w = (c->req->flags & PSF_HAS_WORKSPACE) ? ws_lookup(pd, c, c->req->workspace, true)
 						: find_owner_ws(pd, c);
@@ -76,23 +135,8 @@ void op_delete(struct privd *pd, const struct op_call *c)
 			  w->path, w->ws_id);
 		return;
 	}
-	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
-	rc = bucket < 0 ? bucket : bt_delete_subvol(bucket, s->id, err, sizeof(err));
-	if (bucket >= 0)
-		close(bucket);
-	if (rc < 0 && rc != -ENOENT) {
-		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", s->id,
-			  bucket < 0 ? strerror(-bucket) : err);
-		return;
-	}
-	if (rc == -ENOENT && !s->missing)
-		log_warn("snapshot %s/%s had no subvolume; removing the record", w->ws_id, s->id);
-	ws_snapshot_remove(w, s);
-	rc = index_save(pd, w);
-	if (rc < 0) {
-		reply_err(&c->rc, WSE_IO, "The next daemon start reconciles the index.",
-			  "snapshot %s deleted but the index could not be written: %s", c->req->snapshot,
-			  strerror(-rc));
+	if (delete_snapshot(pd, w, s, err, sizeof(err)) < 0) {
+		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", c->req->snapshot, err);
 		return;
 	}
 	log_info("snapshot %s/%s deleted", w->ws_id, c->req->snapshot);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crashpoint.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/copytree.h"
@@ -22,6 +23,7 @@
 #include "privd/init_policy.h"
 #include "privd/state_store.h"
 #include "privd/worker.h"
+#include "privd/wslink.h"
 #include "privd/wsresolve.h"
 
 struct init_job {
@@ -68,6 +70,7 @@ static int init_worker(void *arg, char *msg, size_t msgsz)
 	rc = copy_tree(j->dir_fd, j->subvol_fd, msg, msgsz);
 	if (rc < 0)
 		return rc;
+	crash_point("init.worker.copied");
 	if (fsync(j->subvol_fd) < 0 || syncfs(j->subvol_fd) < 0) {
 		snprintf(msg, msgsz, "cannot flush the copied workspace: %s", strerror(errno));
 		return -errno;
@@ -94,6 +97,7 @@ static int init_worker(void *arg, char *msg, size_t msgsz)
 		snprintf(msg, msgsz, "cannot flush the directory holding %s: %s", j->base, strerror(errno));
 		return -errno; /* privd keeps the original: it is not yet safe to delete */
 	}
+	crash_point("init.worker.swapped");
 	/* Durable now: the original (at the link name) may go, if it is still ours. */
 	if (same_inode(j->parent_fd, link, j->dir_dev, j->dir_ino) &&
 	    remove_tree(j->parent_fd, link, msg, msgsz) < 0) {
@@ -136,6 +140,11 @@ static void init_done(struct privd *pd, void *arg, int rc, const char *msg)
 		return;
 	}
 	w->busy = false;
+	if (rc < 0 && ws_link_check(pd, w) == WSL_OK) {
+		/* The worker died after the swap: the data is in the subvolume, init stands. */
+		log_warn("init of %s: worker failed after the swap (%s); keeping the workspace", w->path, msg);
+		rc = 1;
+	}
 	if (rc < 0) {
 		log_warn("init of %s (%s) failed: %s", w->path, w->ws_id, msg);
 		reply_err(&j->rc, rc == -ENOSPC ? WSE_DISK_SPACE : WSE_IO, "Nothing was changed in your directory.",
@@ -147,9 +156,11 @@ static void init_done(struct privd *pd, void *arg, int rc, const char *msg)
 	if (rc > 0)
 		log_warn("init of %s: data is safe but the original could not be fully removed: %s",
 			 w->path, msg);
+	crash_point("init.swapped");
 	w->phase = WS_READY;
 	if (index_save(pd, w) < 0 || state_save(pd) < 0)
 		log_err("init of %s: state could not be saved; it is recovered at the next start", w->ws_id);
+	crash_point("init.done");
 	log_info("workspace %s initialized at %s (owner uid %u)", w->ws_id, w->path, (unsigned)w->owner_uid);
 	if (j->then_checkpoint)
 		op_checkpoint_after_init(pd, &j->rc, j->uid, &j->req, j->metadata, w);
@@ -259,6 +270,7 @@ static struct workspace *prepare(struct privd *pd, const struct op_call *c, stru
 		registry_remove(&pd->reg, w);
 		return NULL;
 	}
+	crash_point("init.intent");
 	if (bt_create_subvol(pd->data_root_fd, j->ws_id, err, sizeof(err)) < 0) {
 		reply_err(&c->rc, errno == ENOSPC ? WSE_DISK_SPACE : WSE_BTRFS, NULL, "%s", err);
 		registry_remove(&pd->reg, w);
@@ -272,6 +284,7 @@ static struct workspace *prepare(struct privd *pd, const struct op_call *c, stru
 		abandon(pd, w);
 		return NULL;
 	}
+	crash_point("init.subvol");
 	return w;
 }
 
@@ -353,6 +366,7 @@ void init_start(struct privd *pd, const struct op_call *c, bool then_checkpoint)
 		goto out;
 	}
 	log_info("init of %s as %s started (owner uid %u)", w->path, w->ws_id, (unsigned)st.st_uid);
+	crash_point("init.worker");
 	return;
 out:
 	job_free(j);

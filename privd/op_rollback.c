@@ -11,72 +11,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/crashpoint.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
 #include "privd/ops.h"
+#include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
 #include "privd/wsresolve.h"
-
-static void make_auto_id(const struct workspace *w, const char *prefix, char *out, size_t outsz)
-{
-	struct timespec ts;
-	struct tm tm;
-	char base[64];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(base, sizeof(base), "%s-%04d%02d%02dT%02d%02d%02d", prefix, tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	snprintf(out, outsz, "%s", base);
-	for (int n = 2; ws_snapshot_find(w, out); n++)
-		snprintf(out, outsz, "%s-%d", base, n);
-}
-
-/*
- * Move data_root/<tmp> into the bucket as a read-only snapshot and record it.
- * Used for the state a rollback replaced, and for a temp left by an interrupted one.
- */
-static int keep_as_snapshot(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
-			    const char *id, const char *message)
-{
-	char err[512];
-	struct snapshot *s;
-	int rc;
-
-	/* A read-only subvolume cannot be moved (its ".." would change): move, then freeze.
-	 * The bucket is root-only, so nobody can write to it in between. */
-	rc = bt_set_readonly(pd->data_root_fd, tmp, false, err, sizeof(err));
-	if (rc == 0 && renameat(pd->data_root_fd, tmp, bucket, id) < 0) {
-		rc = -errno;
-		snprintf(err, sizeof(err), "rename: %s", strerror(errno));
-	}
-	if (rc == 0)
-		rc = bt_set_readonly(bucket, id, true, err, sizeof(err));
-	if (rc < 0) {
-		log_err("cannot keep %s as snapshot %s/%s: %s", tmp, w->ws_id, id, err);
-		return rc;
-	}
-	s = ws_snapshot_add(w, id);
-	if (!s)
-		return -ENOMEM;
-	clock_gettime(CLOCK_REALTIME, &s->created_ts);
-	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
-	s->message = strdup(message);
-	return index_save(pd, w);
-}
-
-static int clear_leftover_tmp(struct privd *pd, struct workspace *w, int bucket, const char *tmp)
-{
-	char id[SNAPSHOT_ID_MAX + 1];
-
-	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
-		return 0;
-	/* We cannot tell which side of the exchange it is from: never delete, keep it. */
-	make_auto_id(w, "auto-recovered", id, sizeof(id));
-	log_warn("found leftover %s from an interrupted rollback; keeping it as snapshot %s", tmp, id);
-	return keep_as_snapshot(pd, w, bucket, tmp, id, "auto: recovered from an interrupted rollback");
-}
 
 static struct snapshot *target_snapshot(const struct op_call *c, struct workspace *w)
 {
@@ -119,6 +61,7 @@ static int swap_in(struct privd *pd, const struct workspace *w, int bucket, cons
 
 	if (rc < 0)
 		return rc;
+	crash_point("rollback.tmp");
 	if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
 		rc = -errno;
 		snprintf(err, errsz, "exchange with live subvolume: %s", strerror(errno));
@@ -129,6 +72,7 @@ static int swap_in(struct privd *pd, const struct workspace *w, int bucket, cons
 	}
 	if (fsync(pd->data_root_fd) < 0)
 		log_warn("fsync of data root failed: %s", strerror(errno));
+	crash_point("rollback.exchanged");
 	return 0;
 }
 
@@ -149,7 +93,7 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
-	if (clear_leftover_tmp(pd, w, bucket, tmp) < 0 ||
+	if (rollback_tmp_recover(pd, w, bucket, tmp) < 0 ||
 	    swap_in(pd, w, bucket, target, tmp, err, sizeof(err)) < 0) {
 		close(bucket);
 		reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.", "rollback of %s to %s failed: %s",
@@ -164,13 +108,14 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		reply_done(&c->rc, w, target, NULL);
 		return;
 	}
-	make_auto_id(w, "auto", auto_id, sizeof(auto_id));
+	snapshot_auto_id(w, "auto", auto_id, sizeof(auto_id));
 	{
 		char msg[256];
 		snprintf(msg, sizeof(msg), "auto: state before rollback to %s", target);
-		rc = keep_as_snapshot(pd, w, bucket, tmp, auto_id, msg);
+		rc = snapshot_keep_subvol(pd, w, bucket, tmp, auto_id, msg);
 	}
 	close(bucket);
+	crash_point("rollback.recorded");
 	if (rc < 0) {
 		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
 			  "rolled back %s to %s, but the previous state could not be recorded as a snapshot (kept at %s)",

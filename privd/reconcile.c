@@ -15,37 +15,16 @@
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
 #include "privd/init.h"
+#include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
-
-/* 1 if the registered path is now our symlink to <data_root>/<ws_id>. */
-static int path_is_our_link(const struct privd *pd, const struct workspace *w)
-{
-	char parent[WS_PATH_MAX], target[WS_PATH_MAX], want[WS_PATH_MAX];
-	const char *slash = strrchr(w->path, '/');
-	ssize_t n;
-	int fd;
-
-	if (!slash)
-		return 0;
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - w->path), w->path);
-	fd = open_nofollow_path(parent[0] ? parent : "/", O_PATH | O_DIRECTORY);
-	if (fd < 0)
-		return 0;
-	n = readlinkat(fd, slash + 1, target, sizeof(target) - 1);
-	close(fd);
-	if (n < 0)
-		return 0;
-	target[n] = '\0';
-	snprintf(want, sizeof(want), "%s/%s", pd->be.data_root, w->ws_id);
-	return strcmp(target, want) == 0;
-}
+#include "privd/wslink.h"
 
 /* 1: completed, 2: undone and removed from the registry. */
 static int finish_init(struct privd *pd, struct workspace *w)
 {
 	char err[512];
 
-	if (path_is_our_link(pd, w)) {
+	if (ws_link_check(pd, w) == WSL_OK) {
 		log_warn("init of %s (%s) was interrupted after the swap: completing it. The original directory may remain as " INIT_LINK_FMT " next to it; remove it by hand once satisfied.",
 			 w->path, w->ws_id, w->ws_id);
 		w->phase = WS_READY;
@@ -88,6 +67,71 @@ static int check_snapshots(struct privd *pd, struct workspace *w)
 	return changes;
 }
 
+/* Finish deletes that were recorded but interrupted. */
+static int finish_deletes(struct privd *pd, struct workspace *w)
+{
+	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	char err[512];
+	int n = 0;
+
+	while (w->npending > 0) {
+		char id[SNAPSHOT_ID_MAX + 1];
+
+		snprintf(id, sizeof(id), "%s", w->pending[0]);
+		if (bucket >= 0 && bt_is_subvol(bucket, id) == 1 &&
+		    bt_delete_subvol(bucket, id, err, sizeof(err)) < 0) {
+			log_err("cannot finish deleting %s/%s: %s", w->ws_id, id, err);
+			break;
+		}
+		log_info("finished interrupted delete of snapshot %s/%s", w->ws_id, id);
+		ws_pending_remove(w, id);
+		n++;
+	}
+	if (bucket >= 0)
+		close(bucket);
+	if (n)
+		index_save(pd, w);
+	return n;
+}
+
+static int recover_rollback(struct privd *pd, struct workspace *w)
+{
+	char tmp[64];
+	int bucket, rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
+	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
+		return 0;
+	bucket = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0700, 0, 0);
+	if (bucket < 0)
+		return 0;
+	rc = rollback_tmp_recover(pd, w, bucket, tmp);
+	close(bucket);
+	return rc < 0 ? 0 : 1;
+}
+
+static void check_link(struct privd *pd, const struct workspace *w)
+{
+	int rc;
+
+	switch (ws_link_check(pd, w)) {
+	case WSL_MISSING:
+		rc = ws_link_restore(pd, w);
+		if (rc == 0)
+			log_warn("workspace symlink %s was missing: recreated", w->path);
+		else
+			log_err("workspace symlink %s is missing and cannot be recreated: %s", w->path,
+				strerror(-rc));
+		break;
+	case WSL_REPLACED:
+		log_err("workspace %s: %s is no longer the ws-ckpt symlink (something else is there); operations on it are refused until it is moved away",
+			w->ws_id, w->path);
+		break;
+	default:
+		break;
+	}
+}
+
 int reconcile_all(struct privd *pd)
 {
 	int changes = 0;
@@ -104,10 +148,15 @@ int reconcile_all(struct privd *pd)
 			if (finish_init(pd, w) == 2)
 				continue; /* removed: ws[i] is now the next one */
 		}
+		changes += finish_deletes(pd, w);
+		changes += recover_rollback(pd, w);
 		if (bt_is_subvol(pd->data_root_fd, w->ws_id) != 1)
 			log_err("workspace %s (%s): live subvolume %s/%s is missing", w->ws_id, w->path,
 				pd->be.data_root, w->ws_id);
+		else
+			check_link(pd, w);
 		changes += check_snapshots(pd, w);
+		changes += snapshot_adopt_orphans(pd, w);
 		i++;
 	}
 	if (changes)

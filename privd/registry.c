@@ -10,6 +10,7 @@ static void workspace_free(struct workspace *w)
 	for (size_t i = 0; i < w->nsnaps; i++)
 		snapshot_clear(&w->snaps[i]);
 	free(w->snaps);
+	free(w->pending);
 	free(w);
 }
 
@@ -120,4 +121,46 @@ void ws_snapshot_remove(struct workspace *w, struct snapshot *s)
 	snapshot_clear(s);
 	memmove(w->snaps + i, w->snaps + i + 1, (w->nsnaps - i - 1) * sizeof(*s));
 	w->nsnaps--;
+}
+
+int ws_pending_add(struct workspace *w, const char *id)
+{
+	char (*np)[SNAPSHOT_ID_MAX + 1];
+
+	if (strlen(id) > SNAPSHOT_ID_MAX)
+		return -1;
+	np = realloc(w->pending, (w->npending + 1) * sizeof(*np));
+	if (!np)
+		return -1;
+	w->pending = np;
+	strcpy(w->pending[w->npending++], id);
+	return 0;
+}
+
+void ws_pending_remove(struct workspace *w, const char *id)
+{
+	for (size_t i = 0; i < w->npending; i++) {
+		if (strcmp(w->pending[i], id) == 0) {
+			memmove(w->pending + i, w->pending + i + 1, (w->npending - i - 1) * sizeof(*w->pending));
+			w->npending--;
+			return;
+		}
+	}
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+	const struct snapshot *x = a, *y = b;
+
+	if (x->created_ts.tv_sec != y->created_ts.tv_sec)
+		return x->created_ts.tv_sec < y->created_ts.tv_sec ? -1 : 1;
+	if (x->created_ts.tv_nsec != y->created_ts.tv_nsec)
+		return x->created_ts.tv_nsec < y->created_ts.tv_nsec ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+void ws_sort_snapshots(struct workspace *w)
+{
+	if (w->nsnaps > 1)
+		qsort(w->snaps, w->nsnaps, sizeof(*w->snaps), cmp_created);
 }

@@ -33,6 +33,9 @@ struct workspace {
 	bool busy; /* a worker is operating on it */
 	struct snapshot *snaps;
 	size_t nsnaps, cap;
+	/* Delete intents: ids whose subvolume is being removed (index field "pending_delete"). */
+	char (*pending)[SNAPSHOT_ID_MAX + 1];
+	size_t npending;
 };
 
 struct registry {
@@ -50,5 +53,9 @@ struct snapshot *ws_snapshot_add(struct workspace *w, const char *id);
 struct snapshot *ws_snapshot_find(const struct workspace *w, const char *id);
 void ws_snapshot_remove(struct workspace *w, struct snapshot *s);
 void snapshot_clear(struct snapshot *s);
+/* Creation order (created_at, then id). */
+void ws_sort_snapshots(struct workspace *w);
+int ws_pending_add(struct workspace *w, const char *id);
+void ws_pending_remove(struct workspace *w, const char *id);
 
 #endif

@@ -111,29 +111,41 @@ static int load_state_json(struct privd *pd, const cJSON *root)
 	return 0;
 }
 
+int state_parse_text(struct privd *pd, const char *text, size_t len)
+{
+	/* As cJSON_Parse on the file's C string: the text ends at its first NUL. */
+	cJSON *root = cJSON_ParseWithLength(text, strnlen(text, len));
+
+	if (!root || load_state_json(pd, root) < 0) {
+		cJSON_Delete(root);
+		registry_free(&pd->reg);
+		memset(&pd->be, 0, sizeof(pd->be));
+		return -1;
+	}
+	cJSON_Delete(root);
+	return 0;
+}
+
 int state_load(struct privd *pd, char *err, size_t errsz)
 {
 	char *text = NULL;
-	cJSON *root;
+	size_t len = 0;
 	int rc;
 
-	rc = read_file_at(pd->state_dir_fd, STATE_FILE, STATE_MAX_BYTES, &text, NULL);
+	rc = read_file_at(pd->state_dir_fd, STATE_FILE, STATE_MAX_BYTES, &text, &len);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc < 0) {
 		snprintf(err, errsz, "cannot read %s/%s: %s", pd->cfg.state_dir, STATE_FILE, strerror(-rc));
 		return -1;
 	}
-	root = cJSON_Parse(text);
+	rc = state_parse_text(pd, text, len);
 	free(text);
-	if (!root || load_state_json(pd, root) < 0) {
+	if (rc < 0) {
 		snprintf(err, errsz, "%s/%s is not a valid version-1 state file", pd->cfg.state_dir,
 			 STATE_FILE);
-		cJSON_Delete(root);
-		registry_free(&pd->reg);
-		return -1;
+		return -2;
 	}
-	cJSON_Delete(root);
 	return 1;
 }
 
@@ -233,32 +245,13 @@ static int load_snapshot(struct workspace *w, const cJSON *s)
 	return 0;
 }
 
-static int cmp_created(const void *a, const void *b)
+
+int index_parse_text(struct workspace *w, const char *text, size_t len, char *err, size_t errsz)
 {
-	const struct snapshot *x = a, *y = b;
+	/* As cJSON_Parse on the file's C string: the text ends at its first NUL. */
+	cJSON *root = cJSON_ParseWithLength(text, strnlen(text, len));
+	cJSON *snaps, *s;
 
-	if (x->created_ts.tv_sec != y->created_ts.tv_sec)
-		return x->created_ts.tv_sec < y->created_ts.tv_sec ? -1 : 1;
-	if (x->created_ts.tv_nsec != y->created_ts.tv_nsec)
-		return x->created_ts.tv_nsec < y->created_ts.tv_nsec ? -1 : 1;
-	return strcmp(x->id, y->id);
-}
-
-int index_load(struct privd *pd, struct workspace *w, char *err, size_t errsz)
-{
-	char rel[64];
-	char *text = NULL;
-	cJSON *root, *snaps, *s;
-	int rc;
-
-	snprintf(rel, sizeof(rel), "%s/index.json", w->ws_id);
-	rc = read_file_at(pd->indexes_fd, rel, INDEX_MAX_BYTES, &text, NULL);
-	if (rc < 0) {
-		snprintf(err, errsz, "cannot read index of %s: %s", w->ws_id, strerror(-rc));
-		return rc;
-	}
-	root = cJSON_Parse(text);
-	free(text);
 	snaps = cJSON_GetObjectItemCaseSensitive(root, "snapshots");
 	if (!cJSON_IsObject(root) || (snaps && !cJSON_IsObject(snaps))) {
 		snprintf(err, errsz, "index of %s is not valid JSON of the expected shape", w->ws_id);
@@ -273,10 +266,35 @@ int index_load(struct privd *pd, struct workspace *w, char *err, size_t errsz)
 			return -EINVAL;
 		}
 	}
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) {
+		if (cJSON_IsString(s) && snapshot_id_valid(s->valuestring) &&
+		    ws_pending_add(w, s->valuestring) < 0) {
+			cJSON_Delete(root);
+			return -ENOMEM;
+		}
+	}
 	cJSON_Delete(root);
 	/* Keep creation order: the file is a map with no order of its own. */
-	qsort(w->snaps, w->nsnaps, sizeof(*w->snaps), cmp_created);
+	ws_sort_snapshots(w);
 	return 0;
+}
+
+int index_load(struct privd *pd, struct workspace *w, char *err, size_t errsz)
+{
+	char rel[64];
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(rel, sizeof(rel), "%s/index.json", w->ws_id);
+	rc = read_file_at(pd->indexes_fd, rel, INDEX_MAX_BYTES, &text, &len);
+	if (rc < 0) {
+		snprintf(err, errsz, "cannot read index of %s: %s", w->ws_id, strerror(-rc));
+		return rc;
+	}
+	rc = index_parse_text(w, text, len, err, errsz);
+	free(text);
+	return rc;
 }
 
 static int ensure_index_dir(struct privd *pd, const char *ws_id)
@@ -315,6 +333,11 @@ int index_save(struct privd *pd, const struct workspace *w)
 		cJSON_AddStringToObject(j, "created_at", s->created_at);
 		cJSON_AddBoolToObject(j, "missing", s->missing);
 		cJSON_AddItemToObject(snaps, s->id, j);
+	}
+	if (w->npending) {
+		cJSON *pend = cJSON_AddArrayToObject(root, "pending_delete");
+		for (size_t i = 0; i < w->npending; i++)
+			cJSON_AddItemToArray(pend, cJSON_CreateString(w->pending[i]));
 	}
 	dirfd = ensure_index_dir(pd, w->ws_id);
 	if (dirfd < 0) {

@@ -80,8 +80,8 @@ static int drop_to(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static void child_main(int wfd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
-		       worker_job job, void *arg)
+static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, const int *keep,
+		       size_t nkeep, worker_job job, void *arg)
 {
 	struct worker_result res;
 	int fds[17];
@@ -93,7 +93,11 @@ static void child_main(int wfd, uid_t uid, gid_t gid, const int *keep, size_t nk
 	signal(SIGPIPE, SIG_DFL);
 	memcpy(fds, keep, nkeep * sizeof(int));
 	fds[nkeep] = wfd;
-	if (close_others(fds, nkeep + 1) < 0 || drop_to(uid, gid) < 0) {
+	/* Die with privd: a worker finishing an init behind a restarted daemon's back could
+	 * swap in a symlink to a subvolume the new daemon already removed. Set after the
+	 * uid change, which clears it. */
+	if (close_others(fds, nkeep + 1) < 0 || drop_to(uid, gid) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) {
 		res.rc = -EPERM;
 		snprintf(res.msg, sizeof(res.msg), "worker setup failed: %s", strerror(errno));
 	} else {
@@ -133,7 +137,7 @@ int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t
 {
 	struct worker *wk;
 	int p[2];
-	pid_t pid;
+	pid_t pid, self = getpid();
 
 	if (nkeep > 16 || pipe2(p, O_CLOEXEC) < 0)
 		return -EINVAL;
@@ -153,7 +157,7 @@ int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child_main(p[1], uid, gid, keep, nkeep, job, jobarg);
+		child_main(p[1], self, uid, gid, keep, nkeep, job, jobarg);
 	}
 	close(p[1]);
 	wk->pid = pid;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/validate.h"
+#include "privd/wslink.h"
 
 static struct workspace *find(struct privd *pd, const char *ref)
 {
@@ -34,6 +35,13 @@ struct workspace *ws_lookup(struct privd *pd, const struct op_call *c, const cha
 		reply_err(&c->rc, WSE_WORKSPACE_NOT_FOUND,
 			  "Use 'ws-ckpt init' to initialize, or 'ws-ckpt list' to view workspaces.",
 			  "workspace not found: %s", ref);
+		return NULL;
+	}
+	if (w->phase == WS_READY && ws_link_check(pd, w) == WSL_REPLACED) {
+		reply_err(&c->rc, WSE_INVALID_PATH,
+			  "Move what is at that path away (it is not managed by ws-ckpt) and restart the daemon to restore the link; the workspace data is intact.",
+			  "workspace path %s is no longer the ws-ckpt symlink (something else was put there); refusing to act on %s",
+			  w->path, w->ws_id);
 		return NULL;
 	}
 	if (w->phase == WS_INITIALIZING || (for_write && w->busy)) {

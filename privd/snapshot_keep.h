@@ -1,0 +1,20 @@
+/* Turning stray subvolumes into recorded snapshots: rollback leftovers and orphans. */
+#ifndef WSCKPT_SNAPSHOT_KEEP_H
+#define WSCKPT_SNAPSHOT_KEEP_H
+
+#include <stddef.h>
+
+#include "privd/privd.h"
+
+/* "<prefix>-<UTC yyyymmddThhmmss>[-n]", unique within w. */
+void snapshot_auto_id(const struct workspace *w, const char *prefix, char *out, size_t outsz);
+/* Move data_root/<tmp> into the bucket as read-only snapshot id and record it (index saved). */
+int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
+			 const char *id, const char *message);
+/* A <ws_id>.rollback-tmp left by an interrupted rollback is kept as a snapshot, never deleted. */
+int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, const char *tmp);
+/* Record subvolumes in the bucket that the index does not name (crash before the index
+ * write), with their btrfs creation time. Returns how many were adopted. */
+int snapshot_adopt_orphans(struct privd *pd, struct workspace *w);
+
+#endif
