@@ -237,15 +237,14 @@ static int reply_check(const cJSON *reply)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "id");
 	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(reply, "ok");
-	const cJSON *res, *err;
+	const cJSON *err;
 
 	if (!cJSON_IsBool(ok))
 		return malformed("\"ok\" is not a boolean");
 	if (cJSON_IsTrue(ok)) {
 		if (!cJSON_IsNumber(id) || id->valuedouble != CLI_REQUEST_ID)
 			return malformed("the reply's \"id\" does not match the request");
-		res = cJSON_GetObjectItemCaseSensitive(reply, "result");
-		if (!cJSON_IsObject(res))
+		if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(reply, "result")))
 			return malformed("\"result\" is missing or not an object");
 		return 0;
 	}

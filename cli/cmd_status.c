@@ -132,8 +132,9 @@ static void status_workspaces(const cJSON *res)
 	for (size_t i = 0; i < COL_WS + COL_PATH + COL_OWNER + strlen("SNAPSHOTS") + 3; i++)
 		fputc('-', stdout);
 	fputc('\n', stdout);
-	cJSON_ArrayForEach(w, list)
+	cJSON_ArrayForEach(w, list) {
 		status_row(w);
+	}
 	printf("\n  Total: %d workspace(s)\n", n);
 }
 

@@ -28,7 +28,6 @@ static char *trim(char *s)
 bool confirm_ask(const char *prompt)
 {
 	char buf[64], *ans;
-	int c;
 
 	fputs(prompt, stderr);
 	fflush(stderr);
@@ -38,6 +37,8 @@ bool confirm_ask(const char *prompt)
 	}
 	if (!strchr(buf, '\n') && strlen(buf) == sizeof(buf) - 1) {
 		/* Longer than buf: drop the rest of the line, it is not a "yes". */
+		int c;
+
 		while ((c = getchar()) != EOF && c != '\n')
 			;
 		return false;

@@ -147,36 +147,36 @@ void text_put_padded(FILE *f, const char *s, size_t width)
 /* ---- lines ---------------------------------------------------------------- */
 
 static void out_vline(FILE *f, enum out_style st, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void out_vline(FILE *f, enum out_style st, const char *fmt, va_list ap)
 {
 	bool colour = st != OUT_PLAIN && out_colour_enabled(f);
-	char small[512], *buf = small;
+	char small[512], *heap = NULL;
+	const char *text = small;
 	va_list ap2;
 	int n;
 
 	va_copy(ap2, ap);
 	n = vsnprintf(small, sizeof(small), fmt, ap);
-	if (n < 0) {
-		va_end(ap2);
-		return;
-	}
-	if ((size_t)n >= sizeof(small)) {
-		buf = malloc((size_t)n + 1);
-		if (!buf) {
-			/* Out of memory: the truncated text is still worth showing. */
-			buf = small;
-		} else {
-			vsnprintf(buf, (size_t)n + 1, fmt, ap2);
-		}
+	if (n >= 0 && (size_t)n >= sizeof(small)) {
+		heap = malloc((size_t)n + 1);
+		/* Out of memory: the truncated text in small is still worth showing. */
+		if (heap && vsnprintf(heap, (size_t)n + 1, fmt, ap2) >= 0)
+			text = heap;
 	}
 	va_end(ap2);
+	if (n < 0) {
+		free(heap);
+		return;
+	}
 	if (colour)
 		fputs(style_on[st], f);
-	text_put(f, buf);
+	text_put(f, text);
 	if (colour)
 		fputs(STYLE_OFF, f);
 	fputc('\n', f);
-	if (buf != small)
-		free(buf);
+	free(heap);
 }
 
 void out_line(FILE *f, enum out_style st, const char *fmt, ...)
