@@ -77,16 +77,82 @@ static int openat2_nofollow(int dirfd, const char *path, int flags, unsigned lon
 	return fd < 0 ? -errno : (int)fd;
 }
 
+/*
+ * Fallback for kernels (and valgrind) without openat2: the same guarantees built from
+ * one O_NOFOLLOW openat per component, and a device comparison for RESOLVE_NO_XDEV.
+ */
+static int walk_nofollow(int dirfd, const char *path, int flags, bool no_xdev)
+{
+	char comp[256];
+	const char *p = path;
+	int cur = dirfd, fd = -ENOENT;
+	struct statx a, b;
+
+	if (*p == '/') {
+		cur = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (cur < 0)
+			return -errno;
+	}
+	for (;;) {
+		const char *end;
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		end = strchr(p, '/');
+		len = end ? (size_t)(end - p) : strlen(p);
+		if (len == 0 || len >= sizeof(comp) || (len == 2 && p[0] == '.' && p[1] == '.')) {
+			fd = len == 0 ? openat(cur, ".", flags | O_CLOEXEC) : -1;
+			fd = fd < 0 ? (len == 0 ? -errno : -EXDEV) : fd;
+			break;
+		}
+		memcpy(comp, p, len);
+		comp[len] = '\0';
+		while (end && *end == '/')
+			end++;
+		fd = openat(cur, comp, (end && *end ? O_PATH | O_DIRECTORY : flags) | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			fd = -errno;
+			break;
+		}
+		/* Mount ids, not st_dev: every btrfs subvolume has its own st_dev. */
+		if (no_xdev && (statx(cur, "", AT_EMPTY_PATH, STATX_MNT_ID, &a) < 0 ||
+				statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &b) < 0 ||
+				a.stx_mnt_id != b.stx_mnt_id)) {
+			close(fd);
+			fd = -EXDEV;
+			break;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = fd;
+		if (!end || !*end)
+			return fd;
+		p = end;
+	}
+	if (cur != dirfd && cur != fd)
+		close(cur);
+	return fd;
+}
+
 int open_nofollow_path(const char *path, int flags)
 {
-	return openat2_nofollow(AT_FDCWD, path, flags, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	int fd = openat2_nofollow(AT_FDCWD, path, flags, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+
+	return fd == -ENOSYS ? walk_nofollow(AT_FDCWD, path, flags, false) : fd;
 }
 
 int open_beneath(int dirfd, const char *name, int flags)
 {
-	return openat2_nofollow(dirfd, name, flags,
-				RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
-					RESOLVE_NO_XDEV);
+	int fd = openat2_nofollow(dirfd, name, flags,
+				  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+					  RESOLVE_NO_XDEV);
+
+	if (fd != -ENOSYS)
+		return fd;
+	if (name[0] == '/')
+		return -EXDEV;
+	return walk_nofollow(dirfd, name, flags, true);
 }
 
 int dir_is_empty(int dirfd)
