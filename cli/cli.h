@@ -29,5 +29,9 @@ extern const struct cli_cmd cmd_delete;
 extern const struct cli_cmd cmd_list;
 extern const struct cli_cmd cmd_status;
 extern const struct cli_cmd cmd_version;
+extern const struct cli_cmd cmd_diff;
+extern const struct cli_cmd cmd_pin;
+extern const struct cli_cmd cmd_unpin;
+extern const struct cli_cmd cmd_cleanup;
 
 #endif

@@ -1,4 +1,5 @@
 /* ws-ckpt checkpoint: take a read-only snapshot of a workspace. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,19 +11,21 @@
 #include "cli/wsarg.h"
 #include "common/validate.h"
 
-enum { OPT_METADATA = 0x100 };
+enum { OPT_METADATA = 0x100, OPT_PIN };
 
 static const struct option checkpoint_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
 	{"id", required_argument, NULL, 'i'},
 	{"message", required_argument, NULL, 'm'},
 	{"metadata", required_argument, NULL, OPT_METADATA},
+	{"pin", no_argument, NULL, OPT_PIN},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct checkpoint_args {
 	const char *ws, *id, *message, *metadata;
+	bool pin;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -42,6 +45,7 @@ static int checkpoint_parse(const struct cli_cmd *cmd, int argc, char **argv,
 		case 'i': rc = opt_set_once(cmd, &a->id, optarg, "--id"); break;
 		case 'm': rc = opt_set_once(cmd, &a->message, optarg, "--message"); break;
 		case OPT_METADATA: rc = opt_set_once(cmd, &a->metadata, optarg, "--metadata"); break;
+		case OPT_PIN: a->pin = true; break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -83,7 +87,8 @@ static cJSON *checkpoint_request(const struct checkpoint_args *a, const char *ws
 	if (!req)
 		return NULL;
 	if (!req_add_str(req, "workspace", ws) || !req_add_str(req, "snapshot", a->id) ||
-	    (a->message && !req_add_str(req, "message", a->message)))
+	    (a->message && !req_add_str(req, "message", a->message)) ||
+	    (a->pin && !req_add_bool(req, "pin", true)))
 		goto fail;
 	if (a->metadata) {
 		meta = metadata_parse(a->metadata);
@@ -152,6 +157,7 @@ const struct cli_cmd cmd_checkpoint = {
 		"                               1-128 bytes of [A-Za-z0-9._:@+-], not starting with '.' or '-')\n"
 		"  -m, --message <MESSAGE>      Commit message describing the checkpoint\n"
 		"      --metadata <METADATA>    Additional metadata as JSON string\n"
+		"      --pin                    Pin the snapshot (cleanup never removes it)\n"
 		"  -h, --help                   Print help\n",
 	.run = checkpoint_run,
 };

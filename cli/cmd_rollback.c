@@ -4,25 +4,27 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/diffout.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
 #include "cli/wsarg.h"
 #include "common/validate.h"
 
-enum { OPT_DISCARD = 0x100 };
+enum { OPT_DISCARD = 0x100, OPT_PREVIEW };
 
 static const struct option rollback_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
 	{"snapshot", required_argument, NULL, 's'},
 	{"discard-current", no_argument, NULL, OPT_DISCARD},
+	{"preview", no_argument, NULL, OPT_PREVIEW},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct rollback_args {
 	const char *ws, *snap;
-	bool discard;
+	bool discard, preview;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -40,6 +42,7 @@ static int rollback_parse(const struct cli_cmd *cmd, int argc, char **argv, stru
 		case 'w': rc = opt_set_once(cmd, &a->ws, optarg, "--workspace"); break;
 		case 's': rc = opt_set_once(cmd, &a->snap, optarg, "--snapshot"); break;
 		case OPT_DISCARD: a->discard = true; break;
+		case OPT_PREVIEW: a->preview = true; break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -51,6 +54,8 @@ static int rollback_parse(const struct cli_cmd *cmd, int argc, char **argv, stru
 		return opt_missing(cmd, "--snapshot <SNAPSHOT>");
 	if ((rc = opt_check_snapshot_id(cmd, a->snap, "--snapshot")) != 0)
 		return rc;
+	if (a->preview && a->discard)
+		return usage_error(cmd, "--preview and --discard-current cannot be used together");
 	return -1;
 }
 
@@ -83,12 +88,16 @@ static int rollback_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, in
 	rc = CLI_EXIT_FAIL;
 	req = req_new("rollback");
 	if (!req || !req_add_str(req, "workspace", ws) || !req_add_str(req, "snapshot", a.snap) ||
-	    (a.discard && !req_add_bool(req, "discard_current", true)))
+	    (a.discard && !req_add_bool(req, "discard_current", true)) ||
+	    (a.preview && !req_add_bool(req, "preview", true)))
 		goto out;
 	if (client_call(ctx->socket_path, req, &reply) != 0)
 		goto out;
 	res = reply_result(reply);
-	rc = res ? rollback_render(res, &a, ws) : reply_print_error(reply, ERR_STYLE_ACTION);
+	if (res && a.preview)
+		rc = diff_render(res, FMT_TABLE);
+	else
+		rc = res ? rollback_render(res, &a, ws) : reply_print_error(reply, ERR_STYLE_ACTION);
 out:
 	cJSON_Delete(req);
 	cJSON_Delete(reply);
@@ -103,6 +112,7 @@ const struct cli_cmd cmd_rollback = {
 		"  -w, --workspace <WORKSPACE>  Workspace path or ID (absolute path, relative path, or workspace ID)\n"
 		"  -s, --snapshot <SNAPSHOT>    Target snapshot ID\n"
 		"      --discard-current        Do not keep the current state as an automatic snapshot\n"
+		"      --preview                List the changes a rollback would make; change nothing\n"
 		"  -h, --help                   Print help\n",
 	.run = rollback_run,
 };

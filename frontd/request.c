@@ -19,7 +19,8 @@ static const struct {
 } ops[] = {
 	{ "version", OP_VERSION }, { "init", OP_INIT },	    { "checkpoint", OP_CHECKPOINT },
 	{ "rollback", OP_ROLLBACK }, { "delete", OP_DELETE }, { "list", OP_LIST },
-	{ "status", OP_STATUS },
+	{ "status", OP_STATUS },   { "diff", OP_DIFF },	      { "pin", OP_PIN },
+	{ "unpin", OP_PIN },	   { "cleanup", OP_CLEANUP },
 };
 
 #define BAD(code, ...)                                  \
@@ -61,18 +62,59 @@ static enum ws_err get_workspace(const cJSON *root, bool required, struct ps_req
 	return WSE_OK;
 }
 
-static enum ws_err get_snapshot(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+static enum ws_err get_id_field(const cJSON *root, const char *key, bool required, char *dst,
+				char *err, size_t errsz)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "snapshot");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
 
+	if (!required && (!v || cJSON_IsNull(v)))
+		return WSE_OK;
 	if (!cJSON_IsString(v))
-		BAD(WSE_INVALID_ARGUMENT, "missing or non-string field 'snapshot'");
+		BAD(WSE_INVALID_ARGUMENT, "missing or non-string field '%s'", key);
 	if (!snapshot_id_valid(v->valuestring))
 		BAD(WSE_INVALID_ARGUMENT,
-		    "invalid snapshot id: use 1-%d characters from [A-Za-z0-9._:@+-], not starting with '.' or '-'",
-		    SNAPSHOT_ID_MAX);
-	strcpy(r->snapshot, v->valuestring);
+		    "invalid snapshot id in '%s': use 1-%d characters from [A-Za-z0-9._:@+-], not starting with '.' or '-'",
+		    key, SNAPSHOT_ID_MAX);
+	strcpy(dst, v->valuestring);
 	return WSE_OK;
+}
+
+static enum ws_err get_snapshot(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	return get_id_field(root, "snapshot", true, r->snapshot, err, errsz);
+}
+
+static enum ws_err get_bool(const cJSON *root, const char *key, uint32_t flag, struct ps_request *r,
+			    char *err, size_t errsz);
+
+/* rollback with "preview": true is a diff from the live workspace to the target. */
+static enum ws_err rollback_fields(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	const cJSON *pv = cJSON_GetObjectItemCaseSensitive(root, "preview");
+	enum ws_err e;
+
+	if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
+		return e;
+	if (pv && !cJSON_IsNull(pv) && !cJSON_IsBool(pv))
+		BAD(WSE_INVALID_ARGUMENT, "'preview' must be true or false");
+	if (cJSON_IsTrue(pv)) {
+		r->op = OP_DIFF;
+		r->flags |= PSF_FROM_LIVE;
+		memcpy(r->snapshot2, r->snapshot, sizeof(r->snapshot2));
+		memset(r->snapshot, 0, sizeof(r->snapshot));
+		return WSE_OK;
+	}
+	return get_bool(root, "discard_current", PSF_DISCARD_CURRENT, r, err, errsz);
+}
+
+static enum ws_err diff_fields(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	enum ws_err e;
+
+	if ((e = get_workspace(root, true, r, err, errsz)) ||
+	    (e = get_id_field(root, "from", true, r->snapshot, err, errsz)))
+		return e;
+	return get_id_field(root, "to", false, r->snapshot2, err, errsz);
 }
 
 static enum ws_err get_bool(const cJSON *root, const char *key, uint32_t flag, struct ps_request *r,
@@ -86,6 +128,19 @@ static enum ws_err get_bool(const cJSON *root, const char *key, uint32_t flag, s
 		BAD(WSE_INVALID_ARGUMENT, "'%s' must be true or false", key);
 	if (cJSON_IsTrue(v))
 		r->flags |= flag;
+	return WSE_OK;
+}
+
+static enum ws_err get_keep(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "keep");
+
+	r->number = 20; /* the Rust ws-ckpt's default */
+	if (!v || cJSON_IsNull(v))
+		return WSE_OK;
+	if (!is_u53(v) || v->valuedouble > 1000000)
+		BAD(WSE_INVALID_ARGUMENT, "'keep' must be an integer in 0..1000000");
+	r->number = (uint32_t)v->valuedouble;
 	return WSE_OK;
 }
 
@@ -136,6 +191,8 @@ static enum ws_err get_op(const cJSON *root, struct ps_request *r, char *err, si
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		if (strcmp(ops[i].name, v->valuestring) == 0) {
 			r->op = ops[i].op;
+			if (strcmp(v->valuestring, "pin") == 0)
+				r->flags |= PSF_PIN;
 			return WSE_OK;
 		}
 	}
@@ -154,13 +211,22 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 		return get_workspace(root, true, r, err, errsz);
 	case OP_CHECKPOINT:
 		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)) ||
-		    (e = get_message(root, r, err, errsz)))
+		    (e = get_message(root, r, err, errsz)) ||
+		    (e = get_bool(root, "pin", PSF_PIN, r, err, errsz)))
 			return e;
 		return get_metadata(root, out, err, errsz);
-	case OP_ROLLBACK:
-		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
+	case OP_PIN:
+		if ((e = get_workspace(root, true, r, err, errsz)))
 			return e;
-		return get_bool(root, "discard_current", PSF_DISCARD_CURRENT, r, err, errsz);
+		return get_snapshot(root, r, err, errsz);
+	case OP_CLEANUP:
+		if ((e = get_workspace(root, true, r, err, errsz)))
+			return e;
+		return get_keep(root, r, err, errsz);
+	case OP_ROLLBACK:
+		return rollback_fields(root, r, err, errsz);
+	case OP_DIFF:
+		return diff_fields(root, r, err, errsz);
 	case OP_DELETE:
 		if ((e = get_workspace(root, false, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
 			return e;

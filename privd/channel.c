@@ -226,3 +226,26 @@ void reply_err(const struct req_ctx *rc, enum ws_err code, const char *hint, con
 	imsg_compose(&ch.ib, PS_REPLY_END, rc->session, -1, &e, sizeof(e));
 	channel_flush();
 }
+
+void reply_stream(const struct req_ctx *rc, int fd)
+{
+	struct ps_reply_data d = { .req_id = rc->req_id };
+
+	if (!live(rc))
+		return;
+	imsg_compose(&ch.ib, PS_REPLY_STREAM, rc->session, fd, &d, sizeof(d));
+	channel_flush();
+}
+
+void reply_stream_end(const struct req_ctx *rc)
+{
+	struct ps_reply_end e;
+
+	if (!live(rc))
+		return;
+	memset(&e, 0, sizeof(e));
+	e.req_id = rc->req_id;
+	e.code = WSE_OK;
+	imsg_compose(&ch.ib, PS_REPLY_END, rc->session, -1, &e, sizeof(e));
+	channel_flush();
+}

@@ -26,6 +26,10 @@ void reply_ok(const struct req_ctx *rc, struct cJSON *result);
 void reply_err(const struct req_ctx *rc, enum ws_err code, const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* diff: hand frontd the read end of the stream; reply_stream_end() when the writer is done. */
+void reply_stream(const struct req_ctx *rc, int fd);
+void reply_stream_end(const struct req_ctx *rc);
+
 /* Called when frontd's channel reaches EOF or breaks (set by main). */
 extern void (*channel_on_close)(void);
 

@@ -14,7 +14,7 @@
 #include "common/validate.h"
 #include "privd/ops.h"
 
-enum need { N_NONE = 0, N_WS = 1, N_SNAP = 2, N_WS_OPT = 4 };
+enum need { N_NONE = 0, N_WS = 1, N_SNAP = 2, N_WS_OPT = 4, N_SNAP2 = 8 };
 
 struct op_entry {
 	const char *name;
@@ -26,11 +26,15 @@ struct op_entry {
 static const struct op_entry table[OP__MAX] = {
 	[OP_VERSION] = { "version", op_version, N_NONE, 0 },
 	[OP_INIT] = { "init", op_init, N_WS, PSF_HAS_WORKSPACE },
-	[OP_CHECKPOINT] = { "checkpoint", op_checkpoint, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_HAS_MESSAGE },
+	[OP_CHECKPOINT] = { "checkpoint", op_checkpoint, N_WS | N_SNAP,
+			    PSF_HAS_WORKSPACE | PSF_HAS_MESSAGE | PSF_PIN },
 	[OP_ROLLBACK] = { "rollback", op_rollback, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_DISCARD_CURRENT },
 	[OP_DELETE] = { "delete", op_delete, N_WS_OPT | N_SNAP, PSF_FORCE | PSF_HAS_WORKSPACE },
 	[OP_LIST] = { "list", op_list, N_WS_OPT, PSF_HAS_WORKSPACE },
 	[OP_STATUS] = { "status", op_status, N_WS_OPT, PSF_HAS_WORKSPACE },
+	[OP_DIFF] = { "diff", op_diff, N_WS | N_SNAP2, PSF_HAS_WORKSPACE | PSF_FROM_LIVE },
+	[OP_PIN] = { "pin", op_pin, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_PIN },
+	[OP_CLEANUP] = { "cleanup", op_cleanup, N_WS, PSF_HAS_WORKSPACE },
 };
 
 static bool terminated(const char *s, size_t n)
@@ -47,10 +51,24 @@ static bool ws_ref_valid(const char *ref)
 	return path_normalize(ref, norm, sizeof(norm)) && strcmp(norm, ref) == 0;
 }
 
+/* diff: from (unless from live) and to (optional) are ids; at least one side is a snapshot. */
+static bool diff_refs_valid(const struct ps_request *r)
+{
+	bool from_live = r->flags & PSF_FROM_LIVE;
+
+	if (from_live ? r->snapshot[0] != '\0' : !snapshot_id_valid(r->snapshot))
+		return false;
+	if (r->snapshot2[0] && !snapshot_id_valid(r->snapshot2))
+		return false;
+	return !(from_live && !r->snapshot2[0]);
+}
+
 static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 {
 	bool has_ws = r->flags & PSF_HAS_WORKSPACE;
 
+	if (r->reserved != 0 || (r->number != 0 && r->op != OP_CLEANUP))
+		return false;
 	if ((r->flags & ~e->flags_allowed) || ((e->need & N_WS) && !has_ws))
 		return false;
 	if (!terminated(r->workspace, sizeof(r->workspace)) ||
@@ -59,7 +77,10 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 		return false;
 	if (has_ws ? !ws_ref_valid(r->workspace) : r->workspace[0] != '\0')
 		return false;
-	if ((e->need & N_SNAP) ? !snapshot_id_valid(r->snapshot) : r->snapshot[0] != '\0')
+	if (!terminated(r->snapshot2, sizeof(r->snapshot2)))
+		return false;
+	if ((e->need & N_SNAP2) ? !diff_refs_valid(r) : (r->snapshot2[0] != '\0' ||
+	    ((e->need & N_SNAP) ? !snapshot_id_valid(r->snapshot) : r->snapshot[0] != '\0')))
 		return false;
 	if (!(r->flags & PSF_HAS_MESSAGE) && r->message[0] != '\0')
 		return false;
@@ -93,6 +114,23 @@ static int metadata_copy(const struct ps_request *r, const char *tail, char **ou
 	return 0;
 }
 
+int dispatch_validate(const void *data, size_t len, struct ps_request *req, char **metadata)
+{
+	*metadata = NULL;
+	if (len < sizeof(*req))
+		return -1;
+	memcpy(req, data, sizeof(*req));
+	if (req->metadata_len > PRIVSEP_METADATA_MAX || len != sizeof(*req) + req->metadata_len)
+		return -1;
+	if (req->op == 0 || req->op >= OP__MAX || !table[req->op].fn)
+		return -1;
+	if (!fields_valid(&table[req->op], req))
+		return -1;
+	if (metadata_copy(req, (const char *)data + sizeof(*req), metadata) < 0)
+		return -1;
+	return 0;
+}
+
 int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_t len)
 {
 	struct ps_request req;
@@ -100,18 +138,9 @@ int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_
 	const struct op_entry *e;
 	char *metadata = NULL;
 
-	if (len < sizeof(req))
-		return -1;
-	memcpy(&req, data, sizeof(req));
-	if (req.metadata_len > PRIVSEP_METADATA_MAX || len != sizeof(req) + req.metadata_len)
-		return -1;
-	if (req.op == 0 || req.op >= OP__MAX || !table[req.op].fn)
+	if (dispatch_validate(data, len, &req, &metadata) < 0)
 		return -1;
 	e = &table[req.op];
-	if (!fields_valid(e, &req))
-		return -1;
-	if (metadata_copy(&req, (const char *)data + sizeof(req), &metadata) < 0)
-		return -1;
 	memset(&call, 0, sizeof(call));
 	call.rc.session = session;
 	call.rc.req_id = req.req_id;

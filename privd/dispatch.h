@@ -6,6 +6,12 @@
 #include <stdint.h>
 
 #include "privd/privd.h"
+#include "proto/privsep.h"
+
+/* Validate a PS_REQUEST payload (exact length, known op, allowed flags, NUL-terminated
+ * and re-validated fields, metadata NUL-free shallow JSON) into *req. 0, with *metadata
+ * a malloc'd NUL-terminated copy or NULL (the caller frees it), or -1: protocol violation. */
+int dispatch_validate(const void *data, size_t len, struct ps_request *req, char **metadata);
 
 /* 0: answered (or will be), -1: protocol violation (caller drops the channel). */
 int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_t len);

@@ -65,6 +65,7 @@ static int record_snapshot(struct privd *pd, struct workspace *w, const struct p
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &s->created_ts);
 	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
+	s->pinned = req->flags & PSF_PIN;
 	if ((req->flags & PSF_HAS_MESSAGE) && !(s->message = strdup(req->message)))
 		goto nomem;
 	if (metadata && strcmp(metadata, "null") != 0 && !(s->metadata = strdup(metadata)))

@@ -71,7 +71,7 @@ static void restore_record(struct workspace *w, struct snapshot *saved)
  * then the intent is cleared. Reconcile finishes an interrupted delete, so the index
  * never names a snapshot that is gone (no phantom) and no subvolume is left unnamed.
  */
-static int delete_snapshot(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
+int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
 			   size_t errsz)
 {
 	struct snapshot saved = *s;
@@ -117,28 +117,26 @@ void op_delete(struct privd *pd, const struct op_call *c)
 {
 	struct workspace *w;
 	struct snapshot *s;
-	char err[512];
+	char err[512], id[SNAPSHOT_ID_MAX + 1];
 
 	w = (c->req->flags & PSF_HAS_WORKSPACE) ? ws_lookup(pd, c, c->req->workspace, true)
 						: find_owner_ws(pd, c);
 	if (!w)
 		return;
-	s = ws_snapshot_find(w, c->req->snapshot);
-	if (!s) {
-		reply_err(&c->rc, WSE_SNAPSHOT_NOT_FOUND, "Use 'ws-ckpt list' to view available snapshots.",
-			  "snapshot not found: %s", c->req->snapshot);
+	s = snap_lookup(c, w, c->req->snapshot);
+	if (!s)
 		return;
-	}
 	if (!(c->req->flags & PSF_FORCE)) {
 		reply_err(&c->rc, WSE_CONFIRMATION_REQUIRED, NULL,
 			  "Delete snapshot '%s' of workspace %s (%s)? This cannot be undone.", s->id,
 			  w->path, w->ws_id);
 		return;
 	}
-	if (delete_snapshot(pd, w, s, err, sizeof(err)) < 0) {
-		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", c->req->snapshot, err);
+	snprintf(id, sizeof(id), "%s", s->id); /* the reference may have been a prefix */
+	if (snapshot_delete(pd, w, s, err, sizeof(err)) < 0) {
+		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", id, err);
 		return;
 	}
-	log_info("snapshot %s/%s deleted", w->ws_id, c->req->snapshot);
-	reply_done(&c->rc, w, c->req->snapshot);
+	log_info("snapshot %s/%s deleted", w->ws_id, id);
+	reply_done(&c->rc, w, id);
 }

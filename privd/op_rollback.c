@@ -22,13 +22,10 @@
 
 static struct snapshot *target_snapshot(const struct op_call *c, struct workspace *w)
 {
-	struct snapshot *s = ws_snapshot_find(w, c->req->snapshot);
+	struct snapshot *s = snap_lookup(c, w, c->req->snapshot);
 
-	if (!s) {
-		reply_err(&c->rc, WSE_SNAPSHOT_NOT_FOUND, "Use 'ws-ckpt list' to view available snapshots.",
-			  "snapshot not found: %s", c->req->snapshot);
+	if (!s)
 		return NULL;
-	}
 	if (s->missing) {
 		char hint[PRIVSEP_HINT_MAX];
 		snprintf(hint, sizeof(hint), "Remove the record with 'ws-ckpt delete -w %s -s %s --force'.",

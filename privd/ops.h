@@ -21,6 +21,13 @@ void op_rollback(struct privd *pd, const struct op_call *c);
 void op_delete(struct privd *pd, const struct op_call *c);
 void op_list(struct privd *pd, const struct op_call *c);
 void op_status(struct privd *pd, const struct op_call *c);
+void op_diff(struct privd *pd, const struct op_call *c);
+void op_pin(struct privd *pd, const struct op_call *c);
+void op_cleanup(struct privd *pd, const struct op_call *c);
+
+/* Durable single-snapshot delete (intent, subvolume, record). 0 or -errno with err. */
+int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
+		    size_t errsz);
 
 /* Checkpoint after an implicit init finished (init's completion calls this). */
 void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,

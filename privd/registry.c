@@ -164,3 +164,22 @@ void ws_sort_snapshots(struct workspace *w)
 	if (w->nsnaps > 1)
 		qsort(w->snaps, w->nsnaps, sizeof(*w->snaps), cmp_created);
 }
+
+struct snapshot *ws_snapshot_resolve(const struct workspace *w, const char *ref, size_t *matches)
+{
+	struct snapshot *found = ws_snapshot_find(w, ref);
+	size_t len = strlen(ref), n = 0;
+
+	if (found) {
+		*matches = 1;
+		return found;
+	}
+	for (size_t i = 0; i < w->nsnaps; i++) {
+		if (strncmp(w->snaps[i].id, ref, len) == 0) {
+			found = &w->snaps[i];
+			n++;
+		}
+	}
+	*matches = n;
+	return n == 1 ? found : NULL;
+}

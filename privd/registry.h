@@ -53,6 +53,11 @@ struct snapshot *ws_snapshot_add(struct workspace *w, const char *id);
 struct snapshot *ws_snapshot_find(const struct workspace *w, const char *id);
 void ws_snapshot_remove(struct workspace *w, struct snapshot *s);
 void snapshot_clear(struct snapshot *s);
+/*
+ * Snapshot reference: exact id first, else a unique prefix. NULL with *ambiguous set to
+ * the number of matches (0: none).
+ */
+struct snapshot *ws_snapshot_resolve(const struct workspace *w, const char *ref, size_t *matches);
 /* Creation order (created_at, then id). */
 void ws_sort_snapshots(struct workspace *w);
 int ws_pending_add(struct workspace *w, const char *id);

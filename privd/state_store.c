@@ -52,15 +52,24 @@ static int load_paths(struct privd *pd, const cJSON *paths)
 			      sizeof(pd->be.last_loop_device), false))
 			return -1;
 		sz = cJSON_GetObjectItemCaseSensitive(img, "img_size_bytes");
-		if (cJSON_IsNumber(sz) && sz->valuedouble >= 0)
+		/* In range before the cast: converting an out-of-range double is undefined. */
+		if (cJSON_IsNumber(sz) && sz->valuedouble >= 0 && sz->valuedouble < 18446744073709551616.0)
 			pd->be.img_size_bytes = (uint64_t)sz->valuedouble;
 	}
 	return 0;
 }
 
+/* A uid/gid field: a number in 0..UINT32_MAX, else 0 (root), as when it is absent. */
+static uint32_t id_number(const cJSON *v)
+{
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 4294967295.0))
+		return 0;
+	return (uint32_t)v->valuedouble;
+}
+
 static int load_workspace(struct privd *pd, const cJSON *j)
 {
-	char ws_id[32], path[WS_PATH_MAX], phase[32];
+	char ws_id[32], path[WS_PATH_MAX], phase[32] = ""; /* stays "" if absent or invalid */
 	const cJSON *uid, *gid;
 	struct workspace *w;
 
@@ -79,8 +88,8 @@ static int load_workspace(struct privd *pd, const cJSON *j)
 	uid = cJSON_GetObjectItemCaseSensitive(j, "owner_uid");
 	gid = cJSON_GetObjectItemCaseSensitive(j, "owner_gid");
 	/* A Rust-written state has no owner: root owns it until an admin says otherwise. */
-	w->owner_uid = cJSON_IsNumber(uid) && uid->valuedouble >= 0 ? (uid_t)uid->valuedouble : 0;
-	w->owner_gid = cJSON_IsNumber(gid) && gid->valuedouble >= 0 ? (gid_t)gid->valuedouble : 0;
+	w->owner_uid = id_number(uid);
+	w->owner_gid = id_number(gid);
 	copy_str(j, "phase", phase, sizeof(phase), false);
 	w->phase = strcmp(phase, "initializing") == 0 ? WS_INITIALIZING : WS_READY;
 	return 0;
@@ -267,7 +276,10 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 		}
 	}
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) {
-		if (cJSON_IsString(s) && snapshot_id_valid(s->valuestring) &&
+		/* Temporary diff snapshots are ".diff-..." (never a user id); others are ids. */
+		if (cJSON_IsString(s) &&
+		    (snapshot_id_valid(s->valuestring) ||
+		     (s->valuestring[0] == '.' && snapshot_id_valid(s->valuestring + 1))) &&
 		    ws_pending_add(w, s->valuestring) < 0) {
 			cJSON_Delete(root);
 			return -ENOMEM;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "privd/sandbox.h"
 
 struct worker_result {
 	int32_t rc;
@@ -95,9 +96,11 @@ static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, const int *k
 	fds[nkeep] = wfd;
 	/* Die with privd: a worker finishing an init behind a restarted daemon's back could
 	 * swap in a symlink to a subvolume the new daemon already removed. Set after the
-	 * uid change, which clears it. */
-	if (close_others(fds, nkeep + 1) < 0 || drop_to(uid, gid) < 0 ||
-	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) {
+	 * uid change, which clears it. Last, a file-work-only seccomp filter on top of
+	 * privd's (privd/sandbox.c): no fork, kill, identity change or btrfs ioctl. */
+	if (close_others(fds, nkeep + 1) < 0 || (uid != WORKER_KEEP_PRIVS && drop_to(uid, gid) < 0) ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent ||
+	    sandbox_worker_enter() < 0) {
 		res.rc = -EPERM;
 		snprintf(res.msg, sizeof(res.msg), "worker setup failed: %s", strerror(errno));
 	} else {
@@ -113,7 +116,7 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 	struct worker *wk = arg;
 	struct worker_result res;
 	ssize_t n;
-	int status;
+	int status = 0;
 
 	memset(&res, 0, sizeof(res));
 	do {
@@ -126,6 +129,9 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 	res.msg[sizeof(res.msg) - 1] = '\0';
 	while (waitpid(wk->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	if (n != (ssize_t)sizeof(res) && WIFSIGNALED(status))
+		log_err("worker %d was killed by signal %d%s", (int)wk->pid, WTERMSIG(status),
+			WTERMSIG(status) == SIGSYS ? " (SIGSYS: a system call its seccomp filter forbids)" : "");
 	event_free(wk->ev);
 	close(wk->fd);
 	wk->done(wk->pd, wk->cbarg, res.rc, res.msg);

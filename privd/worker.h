@@ -17,6 +17,10 @@ typedef int (*worker_job)(void *arg, char *msg, size_t msgsz);
 /* Runs in privd's event loop when the child has finished (or died: rc -ECHILD). */
 typedef void (*worker_done)(struct privd *pd, void *cbarg, int rc, const char *msg);
 
+/* Pass as uid to keep privd's privileges (a root worker, e.g. for BTRFS_IOC_SEND which
+ * needs CAP_SYS_ADMIN and touches no user path). */
+#define WORKER_KEEP_PRIVS ((uid_t)-1)
+
 /* keep: descriptors the job uses (kept at their numbers; everything else is closed). */
 int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
 		 worker_job job, void *jobarg, worker_done done, void *cbarg);

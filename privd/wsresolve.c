@@ -1,6 +1,7 @@
 /* Resolve workspace references from the registry only: no filesystem lookups as root. */
 #include "privd/wsresolve.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/validate.h"
@@ -51,4 +52,39 @@ struct workspace *ws_lookup(struct privd *pd, const struct op_call *c, const cha
 		return NULL;
 	}
 	return w;
+}
+
+static void list_candidates(const struct workspace *w, const char *ref, char *out, size_t sz)
+{
+	size_t len = strlen(ref), o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < w->nsnaps && o + 1 < sz; i++) {
+		int n;
+		if (strncmp(w->snaps[i].id, ref, len) != 0)
+			continue;
+		n = snprintf(out + o, sz - o, "%s%s", o ? ", " : "", w->snaps[i].id);
+		if (n < 0 || (size_t)n >= sz - o)
+			break;
+		o += (size_t)n;
+	}
+}
+
+struct snapshot *snap_lookup(const struct op_call *c, struct workspace *w, const char *ref)
+{
+	size_t matches;
+	struct snapshot *s = ws_snapshot_resolve(w, ref, &matches);
+	char cands[PRIVSEP_ERRMSG_MAX / 2];
+
+	if (s)
+		return s;
+	if (matches == 0) {
+		reply_err(&c->rc, WSE_SNAPSHOT_NOT_FOUND, "Use 'ws-ckpt list' to view available snapshots.",
+			  "snapshot not found: %s", ref);
+		return NULL;
+	}
+	list_candidates(w, ref, cands, sizeof(cands));
+	reply_err(&c->rc, WSE_INVALID_ARGUMENT, "Give more of the id, or the full id.",
+		  "ambiguous snapshot prefix '%s': %zu matches: %s", ref, matches, cands);
+	return NULL;
 }

@@ -12,6 +12,8 @@
  * workspace) and returns NULL. for_write also refuses a workspace another operation holds.
  */
 struct workspace *ws_lookup(struct privd *pd, const struct op_call *c, const char *ref, bool for_write);
+/* Snapshot by exact id or unique prefix; answers SnapshotNotFound / ambiguity itself. */
+struct snapshot *snap_lookup(const struct op_call *c, struct workspace *w, const char *ref);
 /* Same lookup without answering; NULL if absent or not visible. */
 struct workspace *ws_find_visible(struct privd *pd, const struct peer *p, const char *ref);
 

@@ -24,6 +24,8 @@ enum privsep_type {
 	PS_REPLY_DATA = 100, /* struct ps_reply_data + JSON text chunk of the result */
 	PS_REPLY_END,        /* struct ps_reply_end */
 	PS_HELLO_REJECT,     /* struct ps_reply_end: privd refused the client; close it */
+	PS_REPLY_STREAM,     /* struct ps_reply_data; fd: read end of a btrfs send stream
+			      * (diff); the PS_REPLY_END follows when the sender is done */
 };
 
 enum ps_op {
@@ -34,6 +36,9 @@ enum ps_op {
 	OP_DELETE,
 	OP_LIST,
 	OP_STATUS,
+	OP_DIFF,
+	OP_PIN,     /* PSF_PIN set: pin, clear: unpin */
+	OP_CLEANUP, /* number: how many unpinned snapshots to keep */
 	OP__MAX
 };
 
@@ -41,7 +46,9 @@ enum ps_op {
 #define PSF_DISCARD_CURRENT 0x2u /* rollback: do not keep the replaced state */
 #define PSF_HAS_MESSAGE 0x4u     /* checkpoint: message present */
 #define PSF_HAS_WORKSPACE 0x8u   /* list/status/delete: workspace given */
-#define PSF__ALL 0xfu
+#define PSF_FROM_LIVE 0x10u     /* diff: from = the live workspace (rollback preview) */
+#define PSF_PIN 0x20u           /* checkpoint: create pinned; pin op: pin (else unpin) */
+#define PSF__ALL 0x3fu
 
 struct ps_request {
 	uint64_t req_id;
@@ -50,8 +57,11 @@ struct ps_request {
 	char workspace[WS_PATH_MAX];
 	char snapshot[SNAPSHOT_ID_MAX + 1];
 	char message[PRIVSEP_MSG_MAX + 1];
-	uint8_t pad[2]; /* explicit, zeroed: no hidden padding crosses the channel */
+	char snapshot2[SNAPSHOT_ID_MAX + 1]; /* diff: "to" (empty: the live workspace) */
+	uint8_t pad[1]; /* explicit, zeroed: no hidden padding crosses the channel */
+	uint32_t number;       /* cleanup: keep count */
 	uint32_t metadata_len; /* bytes of canonical JSON following the struct; 0: none */
+	uint32_t reserved;     /* zero */
 };
 
 struct ps_reply_data {
