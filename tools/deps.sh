@@ -17,7 +17,7 @@ DEB_REQUIRED=(
 	build-essential pkg-config
 	libevent-dev libbtrfsutil-dev libcjson-dev libcap-ng-dev libseccomp-dev
 	libcmocka-dev python3 python3-pytest
-	btrfs-progs util-linux mandoc acl attr
+	btrfs-progs util-linux mandoc acl attr rpm
 	valgrind cppcheck sudo
 )
 # Wanted for sanitizer and fuzz builds, installed only where the distribution has them.
@@ -29,7 +29,7 @@ RPM_REQUIRED=(
 	'pkgconfig(libevent)' 'pkgconfig(libbtrfsutil)' 'pkgconfig(libcjson)'
 	'pkgconfig(libcap-ng)' 'pkgconfig(libseccomp)' 'pkgconfig(cmocka)'
 	python3 python3-pytest
-	btrfs-progs util-linux mandoc acl attr
+	btrfs-progs util-linux mandoc acl attr rpm-build
 	valgrind cppcheck sudo
 )
 RPM_OPTIONAL=(clang compiler-rt)
