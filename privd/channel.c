@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "privd/dispatch.h"
 #include "privd/peer.h"
 #include "proto/imsg.h"
@@ -168,6 +169,14 @@ void channel_close(void)
 		channel_on_close();
 }
 
+/* One info line per finished request: caller, operation, target, result, duration. */
+static void log_request(const struct req_ctx *rc, enum ws_err code)
+{
+	log_info("request uid=%u op=%s ws=%s result=%s duration=%lldms", rc->uid,
+		 dispatch_op_name(rc->op), rc->target, code == WSE_OK ? "ok" : ws_err_name(code),
+		 mono_ms() - rc->start_ms);
+}
+
 static bool live(const struct req_ctx *rc)
 {
 	return ch.open && rc->generation == ch.generation;
@@ -181,6 +190,7 @@ void reply_ok(const struct req_ctx *rc, cJSON *result)
 	size_t len, off = 0;
 	const size_t chunk = IMSG_MAX_PAYLOAD - sizeof(d);
 
+	log_request(rc, WSE_OK);
 	if (!live(rc)) {
 		cJSON_Delete(result);
 		return;
@@ -213,6 +223,7 @@ void reply_err(const struct req_ctx *rc, enum ws_err code, const char *hint, con
 	struct ps_reply_end e;
 	va_list ap;
 
+	log_request(rc, code);
 	if (!live(rc))
 		return;
 	memset(&e, 0, sizeof(e));
@@ -241,6 +252,7 @@ void reply_stream_end(const struct req_ctx *rc)
 {
 	struct ps_reply_end e;
 
+	log_request(rc, WSE_OK);
 	if (!live(rc))
 		return;
 	memset(&e, 0, sizeof(e));

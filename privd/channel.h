@@ -14,6 +14,11 @@ struct req_ctx {
 	uint32_t session;
 	uint64_t req_id;
 	uint32_t generation; /* channel incarnation: answers to a dead frontd are dropped */
+	/* For the one log line per request: who asked what, and how it ended. */
+	uint32_t op;
+	uint32_t uid;
+	long long start_ms;
+	char target[96]; /* workspace reference (truncated) */
 };
 
 int channel_open(struct privd *pd, int fd);

@@ -6,11 +6,13 @@
 #include "privd/dispatch.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/jsonlimits.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/validate.h"
 #include "privd/ops.h"
 
@@ -131,6 +133,11 @@ int dispatch_validate(const void *data, size_t len, struct ps_request *req, char
 	return 0;
 }
 
+const char *dispatch_op_name(uint32_t op)
+{
+	return op < OP__MAX && table[op].name ? table[op].name : "?";
+}
+
 int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_t len)
 {
 	struct ps_request req;
@@ -145,9 +152,13 @@ int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_
 	call.rc.session = session;
 	call.rc.req_id = req.req_id;
 	call.rc.generation = channel_generation();
+	call.rc.op = req.op;
+	call.rc.start_ms = mono_ms();
+	snprintf(call.rc.target, sizeof(call.rc.target), "%.95s", req.workspace[0] ? req.workspace : "-");
 	call.req = &req;
 	call.metadata = metadata;
 	call.peer = peer_get(session);
+	call.rc.uid = call.peer ? call.peer->uid : (uint32_t)-1;
 	if (!call.peer) {
 		/* HELLO was refused (or never sent): answer, do not act. */
 		reply_err(&call.rc, WSE_PERMISSION_DENIED, NULL, "unknown or refused client session");

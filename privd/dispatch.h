@@ -13,6 +13,9 @@
  * a malloc'd NUL-terminated copy or NULL (the caller frees it), or -1: protocol violation. */
 int dispatch_validate(const void *data, size_t len, struct ps_request *req, char **metadata);
 
+/* Name of an operation for logs ("?" if unknown). */
+const char *dispatch_op_name(uint32_t op);
+
 /* 0: answered (or will be), -1: protocol violation (caller drops the channel). */
 int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_t len);
 
