@@ -33,5 +33,6 @@ extern const struct cli_cmd cmd_diff;
 extern const struct cli_cmd cmd_pin;
 extern const struct cli_cmd cmd_unpin;
 extern const struct cli_cmd cmd_cleanup;
+extern const struct cli_cmd cmd_recover;
 
 #endif

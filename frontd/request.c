@@ -20,7 +20,7 @@ static const struct {
 	{ "version", OP_VERSION }, { "init", OP_INIT },	    { "checkpoint", OP_CHECKPOINT },
 	{ "rollback", OP_ROLLBACK }, { "delete", OP_DELETE }, { "list", OP_LIST },
 	{ "status", OP_STATUS },   { "diff", OP_DIFF },	      { "pin", OP_PIN },
-	{ "unpin", OP_PIN },	   { "cleanup", OP_CLEANUP },
+	{ "unpin", OP_PIN },	   { "cleanup", OP_CLEANUP }, { "recover", OP_RECOVER },
 };
 
 #define BAD(code, ...)                                  \
@@ -208,6 +208,7 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 		return e;
 	switch (r->op) {
 	case OP_INIT:
+	case OP_RECOVER:
 		return get_workspace(root, true, r, err, errsz);
 	case OP_CHECKPOINT:
 		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)) ||

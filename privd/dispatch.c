@@ -37,6 +37,7 @@ static const struct op_entry table[OP__MAX] = {
 	[OP_DIFF] = { "diff", op_diff, N_WS | N_SNAP2, PSF_HAS_WORKSPACE | PSF_FROM_LIVE },
 	[OP_PIN] = { "pin", op_pin, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_PIN },
 	[OP_CLEANUP] = { "cleanup", op_cleanup, N_WS, PSF_HAS_WORKSPACE },
+	[OP_RECOVER] = { "recover", op_recover, N_WS, PSF_HAS_WORKSPACE },
 };
 
 static bool terminated(const char *s, size_t n)

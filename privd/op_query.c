@@ -101,7 +101,7 @@ static cJSON *ws_status_json(const struct workspace *w)
 	cJSON_AddNumberToObject(j, "owner_uid", (double)w->owner_uid);
 	cJSON_AddNumberToObject(j, "snapshot_count", (double)w->nsnaps);
 	cJSON_AddNumberToObject(j, "missing_count", (double)missing);
-	cJSON_AddStringToObject(j, "state", w->phase == WS_INITIALIZING ? "initializing" : "ready");
+	cJSON_AddStringToObject(j, "state", ws_phase_name(w->phase));
 	return j;
 }
 

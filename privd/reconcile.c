@@ -15,6 +15,7 @@
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
 #include "privd/init.h"
+#include "privd/recover.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
 #include "privd/wslink.h"
@@ -143,6 +144,18 @@ int reconcile_all(struct privd *pd)
 
 		if (rc < 0 && rc != -ENOENT)
 			log_err("%s", err);
+		if (w->phase == WS_RECOVERING) {
+			changes++;
+			if (recover_swapped(pd, w)) {
+				log_warn("recover of %s (%s) was interrupted after the swap: finishing it",
+					 w->path, w->ws_id);
+				recover_finish(pd, w);
+				continue;
+			}
+			log_warn("recover of %s (%s) was interrupted before the swap: the workspace stays managed (a partial copy may remain as " RECOVER_TMP_FMT ")",
+				 w->path, w->ws_id, w->ws_id);
+			w->phase = WS_READY;
+		}
 		if (w->phase == WS_INITIALIZING) {
 			changes++;
 			if (finish_init(pd, w) == 2)

@@ -183,3 +183,24 @@ struct snapshot *ws_snapshot_resolve(const struct workspace *w, const char *ref,
 	*matches = n;
 	return n == 1 ? found : NULL;
 }
+
+const char *ws_phase_name(enum ws_phase p)
+{
+	switch (p) {
+	case WS_INITIALIZING:
+		return "initializing";
+	case WS_RECOVERING:
+		return "recovering";
+	default:
+		return "ready";
+	}
+}
+
+enum ws_phase ws_phase_parse(const char *s)
+{
+	if (strcmp(s, "initializing") == 0)
+		return WS_INITIALIZING;
+	if (strcmp(s, "recovering") == 0)
+		return WS_RECOVERING;
+	return WS_READY;
+}

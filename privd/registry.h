@@ -20,7 +20,11 @@ struct snapshot {
 	struct timespec created_ts;
 };
 
-enum ws_phase { WS_READY = 0, WS_INITIALIZING };
+enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
+
+/* state.json spelling of a phase, and back (unknown -> ready). */
+const char *ws_phase_name(enum ws_phase p);
+enum ws_phase ws_phase_parse(const char *s);
 
 struct workspace {
 	char ws_id[WS_ID_LEN + 1];

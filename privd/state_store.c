@@ -91,7 +91,7 @@ static int load_workspace(struct privd *pd, const cJSON *j)
 	w->owner_uid = id_number(uid);
 	w->owner_gid = id_number(gid);
 	copy_str(j, "phase", phase, sizeof(phase), false);
-	w->phase = strcmp(phase, "initializing") == 0 ? WS_INITIALIZING : WS_READY;
+	w->phase = ws_phase_parse(phase);
 	return 0;
 }
 
@@ -216,7 +216,7 @@ int state_save(struct privd *pd)
 		cJSON_AddStringToObject(j, "origin_backend", w->origin_backend);
 		cJSON_AddNumberToObject(j, "owner_uid", (double)w->owner_uid);
 		cJSON_AddNumberToObject(j, "owner_gid", (double)w->owner_gid);
-		cJSON_AddStringToObject(j, "phase", w->phase == WS_INITIALIZING ? "initializing" : "ready");
+		cJSON_AddStringToObject(j, "phase", ws_phase_name(w->phase));
 		cJSON_AddItemToArray(wss, j);
 	}
 	rc = save_json(pd->state_dir_fd, STATE_FILE, root);

@@ -45,10 +45,10 @@ struct workspace *ws_lookup(struct privd *pd, const struct op_call *c, const cha
 			  w->path, w->ws_id);
 		return NULL;
 	}
-	if (w->phase == WS_INITIALIZING || (for_write && w->busy)) {
+	if (w->phase != WS_READY || (for_write && w->busy)) {
 		reply_err(&c->rc, WSE_WRITE_LOCK_CONFLICT, "Retry when the running operation has finished.",
 			  "workspace %s is busy (%s in progress)", w->ws_id,
-			  w->phase == WS_INITIALIZING ? "init" : "another operation");
+			  w->phase != WS_READY ? ws_phase_name(w->phase) : "another operation");
 		return NULL;
 	}
 	return w;

@@ -39,6 +39,7 @@ enum ps_op {
 	OP_DIFF,
 	OP_PIN,     /* PSF_PIN set: pin, clear: unpin */
 	OP_CLEANUP, /* number: how many unpinned snapshots to keep */
+	OP_RECOVER, /* make the workspace a plain directory again */
 	OP__MAX
 };
 
