@@ -14,7 +14,7 @@ const char cli_global_usage[] = "ws-ckpt [-S <SOCKET>] <COMMAND> [ARGS]";
 static const struct cli_cmd *const commands[] = {
 	&cmd_init, &cmd_checkpoint, &cmd_rollback, &cmd_delete,
 	&cmd_list, &cmd_diff,       &cmd_pin,      &cmd_unpin,   &cmd_cleanup,
-	&cmd_recover, &cmd_status,  &cmd_version, NULL,
+	&cmd_recover, &cmd_config,  &cmd_reload,  &cmd_status,  &cmd_version, NULL,
 };
 
 static const struct option global_longopts[] = {

@@ -480,3 +480,12 @@ int config_load(const char *file, struct config *cfg, char *err, size_t errsz)
 		config_finish(cfg);
 	return rc;
 }
+
+bool config_is_set(const struct config *cfg, const char *section, const char *key)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0)
+			return (cfg->set_mask >> i) & 1;
+	}
+	return false;
+}

@@ -54,4 +54,7 @@ void config_finish(struct config *cfg);
 
 const char *backend_kind_name(enum backend_kind k);
 
+/* Did the file set section.key? (section "" for top-level keys) */
+bool config_is_set(const struct config *cfg, const char *section, const char *key);
+
 #endif

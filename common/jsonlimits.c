@@ -1,6 +1,8 @@
 /* A linear pre-scan so cJSON's recursion never sees deeper input than we allow. */
 #include "common/jsonlimits.h"
 
+#include <string.h>
+
 bool json_depth_ok(const char *text, size_t len, int max_depth)
 {
 	int depth = 0;
@@ -26,4 +28,24 @@ bool json_depth_ok(const char *text, size_t len, int max_depth)
 		}
 	}
 	return true;
+}
+
+bool json_has_nul_escape(const char *text, size_t len)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		if (!in_str) {
+			in_str = text[i] == '"';
+			continue;
+		}
+		if (text[i] == '"') {
+			in_str = false;
+		} else if (text[i] == '\\') {
+			if (i + 5 < len && text[i + 1] == 'u' && memcmp(text + i + 2, "0000", 4) == 0)
+				return true;
+			i++; /* skip the escaped character */
+		}
+	}
+	return false;
 }

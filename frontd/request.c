@@ -21,6 +21,7 @@ static const struct {
 	{ "rollback", OP_ROLLBACK }, { "delete", OP_DELETE }, { "list", OP_LIST },
 	{ "status", OP_STATUS },   { "diff", OP_DIFF },	      { "pin", OP_PIN },
 	{ "unpin", OP_PIN },	   { "cleanup", OP_CLEANUP }, { "recover", OP_RECOVER },
+	{ "reload", OP_RELOAD },   { "config", OP_CONFIG_GET }, { "config_set", OP_CONFIG_SET },
 };
 
 #define BAD(code, ...)                                  \
@@ -144,6 +145,59 @@ static enum ws_err get_keep(const cJSON *root, struct ps_request *r, char *err, 
 	return WSE_OK;
 }
 
+/*
+ * config_set: {"set": {key: value}} becomes a TOML fragment that privd validates with the
+ * config parser. Values are rendered here from typed JSON, never copied as text, so a
+ * value cannot smuggle in another key or section.
+ */
+static enum ws_err config_fragment(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
+{
+	static const char *const top[] = { "auto_cleanup", "auto_cleanup_keep",
+					   "auto_cleanup_interval_secs", "health_check_interval_secs" };
+	static const char *const loop[] = { "img_size", "img_max_percent" };
+	const cJSON *set = cJSON_GetObjectItemCaseSensitive(root, "set"), *v;
+	size_t o = 0, nkeys = 0;
+	bool in_loop = false;
+
+	if (!cJSON_IsObject(set))
+		BAD(WSE_INVALID_ARGUMENT, "'set' must be an object of configuration keys");
+	cJSON_ArrayForEach(v, set) {
+		bool is_top = false, is_loop = false;
+		char val[64];
+
+		for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+			is_top |= strcmp(v->string, top[i]) == 0;
+		for (size_t i = 0; i < sizeof(loop) / sizeof(loop[0]); i++)
+			is_loop |= strcmp(v->string, loop[i]) == 0;
+		if (!is_top && !is_loop)
+			BAD(WSE_INVALID_ARGUMENT, "'%.64s' cannot be set through the daemon", v->string);
+		if (cJSON_IsBool(v))
+			snprintf(val, sizeof(val), "%s", cJSON_IsTrue(v) ? "true" : "false");
+		else if (cJSON_IsNumber(v))
+			snprintf(val, sizeof(val), "%.17g", v->valuedouble);
+		else if (cJSON_IsString(v) && strlen(v->valuestring) < 32 &&
+			 strspn(v->valuestring, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") ==
+				 strlen(v->valuestring))
+			snprintf(val, sizeof(val), "\"%s\"", v->valuestring);
+		else
+			BAD(WSE_INVALID_ARGUMENT, "invalid value for '%s'", v->string);
+		/* Top-level keys first: once a section header is written we stay in it. */
+		if (is_top && in_loop)
+			BAD(WSE_INVALID_ARGUMENT, "give top-level keys before img_size/img_max_percent");
+		if (is_loop && !in_loop) {
+			o += (size_t)snprintf(r->message + o, sizeof(r->message) - o, "[backend.btrfs-loop]\n");
+			in_loop = true;
+		}
+		o += (size_t)snprintf(r->message + o, sizeof(r->message) - o, "%s = %s\n", v->string, val);
+		if (o >= sizeof(r->message) || ++nkeys > 16)
+			BAD(WSE_INVALID_ARGUMENT, "too many settings");
+	}
+	if (nkeys == 0)
+		BAD(WSE_INVALID_ARGUMENT, "nothing to set");
+	r->flags |= PSF_HAS_MESSAGE;
+	return WSE_OK;
+}
+
 static enum ws_err get_message(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "message");
@@ -207,6 +261,8 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 	if (e)
 		return e;
 	switch (r->op) {
+	case OP_CONFIG_SET:
+		return config_fragment(root, r, err, errsz);
 	case OP_INIT:
 	case OP_RECOVER:
 		return get_workspace(root, true, r, err, errsz);
@@ -251,6 +307,9 @@ enum ws_err request_parse(const char *line, size_t len, struct parsed_request *o
 	strcpy(out->idtext, "null");
 	if (!json_depth_ok(line, len, JSON_MAX_DEPTH))
 		BAD(WSE_PROTOCOL, "request nesting deeper than %d levels", JSON_MAX_DEPTH);
+	/* "a\u0000b" would reach us as "a": refuse rather than act on a shorter name. */
+	if (json_has_nul_escape(line, len))
+		BAD(WSE_INVALID_ARGUMENT, "strings must not contain NUL characters (\\u0000)");
 	root = cJSON_ParseWithLength(line, len);
 	if (!root)
 		BAD(WSE_PROTOCOL, "request is not valid JSON");

@@ -97,7 +97,8 @@ static int open_roots(struct privd *pd, char *err, size_t errsz)
 		return -1;
 	}
 	pd->data_root_fd = fd;
-	fd = ensure_dir_at(pd->data_root_fd, "snapshots", 0700, 0, 0);
+	/* Traverse-only: owners reach their own bucket, nobody lists the workspaces. */
+	fd = ensure_dir_at(pd->data_root_fd, "snapshots", 0711, 0, 0);
 	if (fd < 0) {
 		snprintf(err, errsz, "cannot open %s/snapshots: %s", pd->be.data_root, strerror(-fd));
 		return -1;

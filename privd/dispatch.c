@@ -38,6 +38,9 @@ static const struct op_entry table[OP__MAX] = {
 	[OP_PIN] = { "pin", op_pin, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_PIN },
 	[OP_CLEANUP] = { "cleanup", op_cleanup, N_WS, PSF_HAS_WORKSPACE },
 	[OP_RECOVER] = { "recover", op_recover, N_WS, PSF_HAS_WORKSPACE },
+	[OP_RELOAD] = { "reload", op_reload, N_NONE, 0 },
+	[OP_CONFIG_GET] = { "config", op_config_get, N_NONE, 0 },
+	[OP_CONFIG_SET] = { "config_set", op_config_set, N_NONE, PSF_HAS_MESSAGE },
 };
 
 static bool terminated(const char *s, size_t n)
@@ -77,6 +80,10 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 	if (!terminated(r->workspace, sizeof(r->workspace)) ||
 	    !terminated(r->snapshot, sizeof(r->snapshot)) ||
 	    !terminated(r->message, sizeof(r->message)))
+		return false;
+	/* As frontd requires: these go into JSON state files and replies. */
+	if (!utf8_valid(r->workspace, strlen(r->workspace)) ||
+	    !utf8_valid(r->message, strlen(r->message)))
 		return false;
 	if (has_ws ? !ws_ref_valid(r->workspace) : r->workspace[0] != '\0')
 		return false;

@@ -12,6 +12,7 @@
 #include "common/crashpoint.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
+#include "privd/bucket.h"
 #include "privd/fsutil.h"
 #include "privd/init.h"
 #include "privd/ops.h"
@@ -100,7 +101,7 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 		reply_done(rc, w, req->snapshot, true, initialized);
 		return;
 	}
-	bucket = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0700, 0, 0);
+	bucket = bucket_open(pd, w);
 	if (bucket < 0) {
 		reply_err(rc, WSE_IO, NULL, "cannot open snapshot bucket of %s: %s", w->ws_id,
 			  strerror(-bucket));

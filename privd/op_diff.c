@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/btrfs_send.h"
+#include "privd/bucket.h"
 #include "privd/fsutil.h"
 #include "privd/ops.h"
 #include "privd/state_store.h"
@@ -189,7 +190,7 @@ void op_diff(struct privd *pd, const struct op_call *c)
 	j->rc = c->rc;
 	j->from_fd = j->to_fd = j->out_fd = -1;
 	snprintf(j->ws_id, sizeof(j->ws_id), "%s", w->ws_id);
-	bucket = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0700, 0, 0);
+	bucket = bucket_open(pd, w);
 	if (bucket < 0) {
 		reply_err(&c->rc, WSE_IO, NULL, "cannot open snapshot bucket: %s", strerror(-bucket));
 		free(j);

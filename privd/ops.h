@@ -25,6 +25,9 @@ void op_diff(struct privd *pd, const struct op_call *c);
 void op_pin(struct privd *pd, const struct op_call *c);
 void op_cleanup(struct privd *pd, const struct op_call *c);
 void op_recover(struct privd *pd, const struct op_call *c);
+void op_reload(struct privd *pd, const struct op_call *c);
+void op_config_get(struct privd *pd, const struct op_call *c);
+void op_config_set(struct privd *pd, const struct op_call *c);
 
 /* Durable single-snapshot delete (intent, subvolume, record). 0 or -errno with err. */
 int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,

@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
+#include "privd/bucket.h"
 #include "privd/fsutil.h"
 #include "privd/init.h"
 #include "privd/recover.h"
@@ -103,7 +104,7 @@ static int recover_rollback(struct privd *pd, struct workspace *w)
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
 	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
 		return 0;
-	bucket = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0700, 0, 0);
+	bucket = bucket_open(pd, w);
 	if (bucket < 0)
 		return 0;
 	rc = rollback_tmp_recover(pd, w, bucket, tmp);

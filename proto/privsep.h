@@ -40,6 +40,9 @@ enum ps_op {
 	OP_PIN,     /* PSF_PIN set: pin, clear: unpin */
 	OP_CLEANUP, /* number: how many unpinned snapshots to keep */
 	OP_RECOVER, /* make the workspace a plain directory again */
+	OP_RELOAD,
+	OP_CONFIG_GET,
+	OP_CONFIG_SET, /* message: TOML fragment of the keys to set */
 	OP__MAX
 };
 
