@@ -146,10 +146,14 @@ static void init_done(struct privd *pd, void *arg, int rc, const char *msg)
 		rc = 1;
 	}
 	if (rc < 0) {
+		char path[WS_PATH_MAX];
+
 		log_warn("init of %s (%s) failed: %s", w->path, w->ws_id, msg);
-		reply_err(&j->rc, rc == -ENOSPC ? WSE_DISK_SPACE : WSE_IO, "Nothing was changed in your directory.",
-			  "init of %s failed: %s", w->path, msg);
+		snprintf(path, sizeof(path), "%s", w->path);
+		/* Undo first, answer second: the client must never see the half-made state. */
 		abandon(pd, w);
+		reply_err(&j->rc, rc == -ENOSPC ? WSE_DISK_SPACE : WSE_IO, "Nothing was changed in your directory.",
+			  "init of %s failed: %s", path, msg);
 		job_free(j);
 		return;
 	}
