@@ -72,6 +72,9 @@ int diff_render(const cJSON *res, enum out_format fmt)
 	if (n == 0)
 		out_line(stdout, OUT_PLAIN, "No differences found.");
 	else
-		out_line(stdout, OUT_PLAIN, "\n%d change(s)", n);
+	{
+		out_line(stdout, OUT_PLAIN, "%s", "");
+		out_line(stdout, OUT_PLAIN, "%d change(s)", n);
+	}
 	return CLI_EXIT_OK;
 }

@@ -33,6 +33,8 @@ int privchan_send(uint32_t type, uint32_t session, int fd, const void *a, size_t
 void listener_start(int listen_fd);
 void session_on_data(uint32_t session, uint64_t req_id, const void *data, size_t len);
 void session_on_end(uint32_t session, const struct ps_reply_end *end);
+/* diff: fd is the read end of a send stream (taken over, closed by the session). */
+void session_on_stream(uint32_t session, uint64_t req_id, int fd);
 void session_on_reject(uint32_t session, const struct ps_reply_end *end);
 void sessions_close_all(void);
 

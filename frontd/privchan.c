@@ -59,6 +59,16 @@ static void handle(struct imsg *m)
 				session_on_reject(m->hdr.peerid, &e);
 		}
 		return;
+	case PS_REPLY_STREAM:
+		if (m->hdr.len != sizeof(struct ps_reply_data) || m->fd < 0)
+			break;
+		{
+			struct ps_reply_data d;
+			memcpy(&d, m->data, sizeof(d));
+			session_on_stream(m->hdr.peerid, d.req_id, m->fd);
+			m->fd = -1; /* the session owns it now */
+		}
+		return;
 	default:
 		break;
 	}
@@ -81,7 +91,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	while ((rc = imsg_get(&ib, &m)) > 0) {
-		if (m.fd >= 0) {
+		if (m.fd >= 0 && m.hdr.type != PS_REPLY_STREAM) {
 			imsg_free(&m);
 			fatal_channel("unexpected descriptor from privd");
 			return;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "frontd/diffstream.h"
 #include "frontd/frontd.h"
 #include "frontd/request.h"
 #include "proto/linebuf.h"
@@ -34,6 +35,12 @@ struct session {
 	uint64_t req_id;
 	char idtext[32];
 	struct evbuffer *result;
+	/* diff in flight: the stream parser and the privd verdict, both needed to answer */
+	struct diffstream *ds;
+	bool ds_done, end_seen;
+	char *ds_result;
+	char ds_err[512];
+	struct ps_reply_end end;
 };
 
 static struct session *sessions;
@@ -70,6 +77,8 @@ static void session_free(struct session *s)
 		}
 	}
 	nsessions--;
+	diffstream_free(s->ds);
+	free(s->ds_result);
 	privchan_send(PS_CLIENT_BYE, s->id, -1, NULL, 0, NULL, 0);
 	bufferevent_free(s->bev);
 	evbuffer_free(s->result);
@@ -235,12 +244,73 @@ static void finish_reply(struct session *s)
 	evbuffer_add(out, "}\n", 2);
 }
 
+static void after_reply(struct session *s)
+{
+	if (s->eof)
+		drain_after_eof(s);
+	else
+		process_input(s);
+}
+
+/* A diff is answered when both the stream has ended and privd has said how it went. */
+static void maybe_finish_diff(struct session *s)
+{
+	if (!s->end_seen || !s->ds_done)
+		return;
+	s->busy = false;
+	if (s->end.code != WSE_OK)
+		send_error(s, s->idtext, (enum ws_err)s->end.code, s->end.message, s->end.hint);
+	else if (!s->ds_result)
+		send_error(s, s->idtext, WSE_BTRFS, s->ds_err, NULL);
+	else {
+		evbuffer_drain(s->result, evbuffer_get_length(s->result));
+		evbuffer_add(s->result, s->ds_result, strlen(s->ds_result));
+		finish_reply(s);
+	}
+	diffstream_free(s->ds);
+	s->ds = NULL;
+	free(s->ds_result);
+	s->ds_result = NULL;
+	s->ds_done = s->end_seen = false;
+	after_reply(s);
+}
+
+static void on_diff_done(void *arg, char *result, const char *err)
+{
+	struct session *s = arg;
+
+	s->ds_done = true;
+	s->ds_result = result;
+	if (err)
+		snprintf(s->ds_err, sizeof(s->ds_err), "cannot read the change list: %s", err);
+	maybe_finish_diff(s);
+}
+
+void session_on_stream(uint32_t id, uint64_t req_id, int fd)
+{
+	struct session *s = find(id);
+
+	if (!s || !s->busy || s->req_id != req_id || s->ds || s->ds_done) {
+		close(fd); /* the sender gets EPIPE and stops */
+		return;
+	}
+	s->ds = diffstream_start(fd, on_diff_done, s);
+	if (!s->ds)
+		on_diff_done(s, NULL, "out of memory");
+}
+
 void session_on_end(uint32_t id, const struct ps_reply_end *e)
 {
 	struct session *s = find(id);
 
 	if (!s || !s->busy || s->req_id != e->req_id)
 		return;
+	if (s->ds || s->ds_done) {
+		s->end = *e;
+		s->end_seen = true;
+		maybe_finish_diff(s);
+		return;
+	}
 	s->busy = false;
 	if (e->code == WSE_OK && evbuffer_get_length(s->result) > 0)
 		finish_reply(s);
@@ -248,10 +318,7 @@ void session_on_end(uint32_t id, const struct ps_reply_end *e)
 		send_error(s, s->idtext, WSE_INTERNAL, "empty result from daemon", NULL);
 	else
 		send_error(s, s->idtext, (enum ws_err)e->code, e->message, e->hint);
-	if (s->eof)
-		drain_after_eof(s);
-	else
-		process_input(s);
+	after_reply(s);
 }
 
 void session_on_reject(uint32_t id, const struct ps_reply_end *e)

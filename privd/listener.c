@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -84,4 +85,34 @@ void listener_remove(const char *path)
 {
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove socket %s: %s", path, strerror(errno));
+}
+
+int listener_from_systemd(char *err, size_t errsz)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int domain = 0, type = 0, acc = 0;
+	socklen_t len = sizeof(int);
+	const int fd = 3; /* SD_LISTEN_FDS_START */
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0) {
+		snprintf(err, errsz, "socket activation passed LISTEN_FDS=%s; exactly one socket is expected", fds);
+		return -2;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc) {
+		snprintf(err, errsz, "socket activation: fd 3 is not a listening unix stream socket");
+		return -2;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		snprintf(err, errsz, "socket activation: cannot set flags on fd 3: %s", strerror(errno));
+		return -2;
+	}
+	log_info("Using the listening socket passed by systemd (socket activation)");
+	return fd;
 }

@@ -37,6 +37,7 @@ struct privd {
 	int snapshots_fd;
 	int lock_fd;
 	int listen_fd;
+	bool socket_activated; /* systemd owns the socket file: never unlink it */
 	uid_t frontd_uid;
 	gid_t frontd_gid;
 	gid_t socket_gid;
