@@ -149,15 +149,15 @@ static void remove_index(struct privd *pd, const char *ws_id)
 }
 
 /* The old symlink at the temporary name, if it is still ours. */
-static void remove_old_link(struct privd *pd, const struct workspace *w)
+static void remove_old_link(struct privd *pd, const char *path, const char *ws_id)
 {
 	char parent[WS_PATH_MAX], tmp[300], target[CFG_PATH_MAX + 16];
-	const char *slash = strrchr(w->path, '/');
+	const char *slash = strrchr(path, '/');
 	int fd;
 
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - w->path), w->path);
-	snprintf(tmp, sizeof(tmp), RECOVER_TMP_FMT, w->ws_id);
-	snprintf(target, sizeof(target), "%s/%s", pd->be.data_root, w->ws_id);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+	snprintf(tmp, sizeof(tmp), RECOVER_TMP_FMT, ws_id);
+	snprintf(target, sizeof(target), "%s/%s", pd->be.data_root, ws_id);
 	fd = open_nofollow_path(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return;
@@ -186,17 +186,20 @@ bool recover_swapped(const struct privd *pd, const struct workspace *w)
 
 void recover_finish(struct privd *pd, struct workspace *w)
 {
-	char err[512], ws_id[WS_ID_LEN + 1];
+	char err[512], ws_id[WS_ID_LEN + 1], path[WS_PATH_MAX];
 
 	snprintf(ws_id, sizeof(ws_id), "%s", w->ws_id);
+	snprintf(path, sizeof(path), "%s", w->path);
 	crash_point("recover.swapped");
 	delete_bucket(pd, ws_id);
 	if (bt_is_subvol(pd->data_root_fd, ws_id) == 1 &&
 	    bt_delete_subvol(pd->data_root_fd, ws_id, err, sizeof(err)) < 0)
 		log_err("recover %s: %s", ws_id, err);
-	remove_old_link(pd, w);
+	/* Unregister before removing the old link: the link proves the swap happened, so
+	 * while the workspace is still registered, a restart can finish this. */
 	registry_remove(&pd->reg, w);
 	state_save(pd);
+	remove_old_link(pd, path, ws_id);
 	remove_index(pd, ws_id);
 	log_info("workspace %s recovered to a plain directory", ws_id);
 }

@@ -93,6 +93,13 @@ static int adopt_one(struct privd *pd, struct workspace *w, int bucket, const ch
 		close(fd);
 		return 0; /* not a subvolume: not ours to record */
 	}
+	/* A crash between moving a subvolume into the bucket and freezing it leaves it
+	 * writable (and the owner can reach it through the bucket ACL): freeze it now. */
+	if (btrfs_util_set_subvolume_read_only_fd(fd, true) != BTRFS_UTIL_OK) {
+		log_err("cannot make adopted snapshot %s/%s read-only; leaving it unrecorded", w->ws_id, name);
+		close(fd);
+		return 0;
+	}
 	close(fd);
 	s = ws_snapshot_add(w, name);
 	if (!s)
