@@ -147,7 +147,11 @@ int reconcile_all(struct privd *pd)
 			log_err("%s", err);
 		if (w->phase == WS_RECOVERING) {
 			changes++;
-			if (recover_swapped(pd, w)) {
+			/* Swapped: the old link proves it; or already past deleting the subvolume,
+			 * with a plain directory at the path: nothing is left to lose. */
+			if (recover_swapped(pd, w) ||
+			    (ws_link_check(pd, w) == WSL_REPLACED &&
+			     bt_is_subvol(pd->data_root_fd, w->ws_id) == 0)) {
 				log_warn("recover of %s (%s) was interrupted after the swap: finishing it",
 					 w->path, w->ws_id);
 				recover_finish(pd, w);

@@ -694,9 +694,9 @@ def test_randomized_kill9_during_init(make_flex_daemon):
 
 
 def test_recover_interrupted_after_the_old_link_was_removed(make_flex_daemon):
-    """recover_finish removes the snapshots, the live subvolume and the old symlink (the
-    proof that the swap happened) before it unregisters the workspace. A crash between
-    the last two (no named crash point there) is emulated: crash at recover.swapped, then do
+    """Defence in depth: recover_finish now unregisters before it removes the old symlink
+    (the proof that the swap happened), but a state where the link and the subvolumes are
+    gone while the workspace is still registered must resolve too. It is emulated: crash at recover.swapped, then do
     by hand what privd would have done next, except the state update. The next start must
     still resolve it without a human: the path is the owner's plain directory again."""
     d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
