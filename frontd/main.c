@@ -14,9 +14,12 @@
 
 #include "common/log.h"
 #include "frontd/frontd.h"
+#include "frontd/sandbox.h"
 
 struct event_base *g_base;
 struct frontd_opts g_opts = { .chan_fd = -1, .listen_fd = -1, .max_conn = 256, .max_per_uid = 32 };
+/* The empty directory we chroot into (frontd/sandbox.c); only main needs it. */
+static int root_fd = -1;
 
 static int parse_uint(const char *s, unsigned *out)
 {
@@ -36,6 +39,7 @@ static int parse_args(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "channel-fd", required_argument, NULL, 'c' },
 		{ "listen-fd", required_argument, NULL, 'l' },
+		{ "root-fd", required_argument, NULL, 'r' },
 		{ "max-connections", required_argument, NULL, 'm' },
 		{ "max-per-uid", required_argument, NULL, 'u' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -52,6 +56,11 @@ static int parse_args(int argc, char **argv)
 			if (parse_uint(optarg, &v) < 0)
 				return -1;
 			*(opt == 'c' ? &g_opts.chan_fd : &g_opts.listen_fd) = (int)v;
+			break;
+		case 'r':
+			if (parse_uint(optarg, &v) < 0)
+				return -1;
+			root_fd = (int)v;
 			break;
 		case 'm':
 			if (parse_uint(optarg, &g_opts.max_conn) < 0)
@@ -71,7 +80,7 @@ static int parse_args(int argc, char **argv)
 			return -1;
 		}
 	}
-	return (g_opts.chan_fd < 0 || g_opts.listen_fd < 0 || optind != argc) ? -1 : 0;
+	return (g_opts.chan_fd < 0 || g_opts.listen_fd < 0 || root_fd < 0 || optind != argc) ? -1 : 0;
 }
 
 static int check_fd_is_socket(int fd)
@@ -96,6 +105,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("ws-ckpt-frontd", g_opts.foreground, g_opts.verbosity);
+	sandbox_prepare();
 	if (check_fd_is_socket(g_opts.chan_fd) < 0 || check_fd_is_socket(g_opts.listen_fd) < 0) {
 		log_err("inherited descriptors are not stream sockets");
 		return 2;
@@ -116,6 +126,9 @@ int main(int argc, char **argv)
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
 	listener_start(g_opts.listen_fd);
+	/* Confined before the first client byte is read; without the sandbox we do not serve. */
+	if (sandbox_enter(root_fd) < 0)
+		return 1;
 	log_debug("frontd ready (uid %u)", (unsigned)getuid());
 	event_base_dispatch(g_base);
 	sessions_close_all();

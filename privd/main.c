@@ -19,13 +19,16 @@
 #include "common/log.h"
 #include "privd/backend.h"
 #include "privd/channel.h"
+#include "privd/config_ops.h"
 #include "privd/frontd_spawn.h"
 #include "privd/fsutil.h"
 #include "privd/listener.h"
 #include "privd/lockfile.h"
 #include "privd/migrate.h"
+#include "privd/notify.h"
 #include "privd/privd.h"
 #include "privd/reconcile.h"
+#include "privd/sandbox.h"
 #include "privd/state_store.h"
 
 struct privd *g_privd;
@@ -154,12 +157,13 @@ static void spawn_frontd(void)
 	int fd;
 
 	run.last_spawn_ms = mono_ms();
-	fd = frontd_spawn(g_privd, run.frontd_path, &run.frontd_pid, err, sizeof(err));
+	fd = frontd_spawn(g_privd, &run.frontd_pid, err, sizeof(err));
 	if (fd < 0 || channel_open(g_privd, fd) < 0) {
 		log_err("cannot start frontd: %s", fd < 0 ? err : "channel setup failed");
 		if (fd >= 0)
 			close(fd);
-		event_base_loopbreak(g_privd->base);
+		/* loopexit, not loopbreak: a break requested before dispatch starts is lost. */
+		event_base_loopexit(g_privd->base, NULL);
 	}
 }
 
@@ -171,14 +175,19 @@ static void on_respawn(evutil_socket_t fd, short what, void *arg)
 
 static void reap_frontd(void)
 {
-	int status;
+	pid_t pid = run.frontd_pid, r;
+	int status = 0;
 
-	if (run.frontd_pid <= 0)
+	if (pid <= 0)
 		return;
-	kill(run.frontd_pid, SIGTERM);
-	while (waitpid(run.frontd_pid, &status, 0) < 0 && errno == EINTR)
+	kill(pid, SIGTERM);
+	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
 		;
 	run.frontd_pid = 0;
+	/* SIGSYS: its seccomp filter stopped a forbidden system call (a bug or an attack). */
+	if (r == pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+		log_warn("frontd (pid %d) was killed by signal %d%s", (int)pid, WTERMSIG(status),
+			 WTERMSIG(status) == SIGSYS ? " (SIGSYS: a system call its seccomp filter forbids)" : "");
 }
 
 /* frontd went away: restart it with exponential backoff (1 s .. 30 s). */
@@ -207,21 +216,9 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	struct config nc;
 	char err[1024];
 
-	if (config_load(g_privd->cfg.file, &nc, err, sizeof(err)) < 0) {
-		log_err("reload failed, keeping the running configuration: %s", err);
-		return;
-	}
-	/* Paths, accounts and the backend are fixed for the life of the process. */
-	g_privd->cfg.max_workspaces_per_user = nc.max_workspaces_per_user;
-	g_privd->cfg.max_snapshots_per_workspace = nc.max_snapshots_per_workspace;
-	g_privd->cfg.auto_cleanup = nc.auto_cleanup;
-	memcpy(g_privd->cfg.auto_cleanup_keep, nc.auto_cleanup_keep, sizeof(nc.auto_cleanup_keep));
-	g_privd->cfg.auto_cleanup_interval_secs = nc.auto_cleanup_interval_secs;
-	g_privd->cfg.health_check_interval_secs = nc.health_check_interval_secs;
-	log_info("Config reloaded from %s", g_privd->cfg.file);
+	config_reload(g_privd, err, sizeof(err)); /* logs either way */
 }
 
 static int load_state(struct privd *pd, bool *have_state, bool *rebuild, char *err, size_t errsz)
@@ -286,17 +283,25 @@ static int startup(struct privd *pd, char *err, size_t errsz)
 		snprintf(err, errsz, "cannot write %s/%s", pd->cfg.state_dir, STATE_FILE);
 		return -1;
 	}
-	pd->listen_fd = listener_create(pd->cfg.socket_path, pd->socket_gid, err, errsz);
+	pd->listen_fd = listener_from_systemd(err, errsz);
+	if (pd->listen_fd == -2)
+		return -1;
+	pd->socket_activated = pd->listen_fd >= 0;
+	if (!pd->socket_activated)
+		pd->listen_fd = listener_create(pd->cfg.socket_path, pd->socket_gid, err, errsz);
 	return pd->listen_fd < 0 ? -1 : 0;
 }
 
 static void shutdown_all(struct privd *pd)
 {
+	notify_send("STOPPING=1");
 	run.stopping = true;
 	channel_close();
 	reap_frontd();
+	frontd_launcher_stop();
 	if (pd->listen_fd >= 0) {
-		listener_remove(pd->cfg.socket_path);
+		if (!pd->socket_activated)
+			listener_remove(pd->cfg.socket_path);
 		close(pd->listen_fd);
 	}
 	if (pd->state_dir_fd >= 0 && pd->lock_fd >= 0) {
@@ -332,6 +337,7 @@ static int serve(struct privd *pd)
 	channel_on_close = on_channel_close;
 	spawn_frontd();
 	log_info("ws-ckptd %s serving on %s", WSCKPT_VERSION, pd->cfg.socket_path);
+	notify_send("READY=1\nSTATUS=serving");
 	event_base_dispatch(pd->base);
 	shutdown_all(pd);
 	for (int i = 0; i < 3; i++)
@@ -364,6 +370,7 @@ int main(int argc, char **argv)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	pd.started_mono_ms = mono_ms();
+	notify_init();
 	if (startup(&pd, err, sizeof(err)) < 0) {
 		log_err("startup failed: %s", err);
 		if (pd.lock_fd >= 0)
@@ -378,6 +385,16 @@ int main(int argc, char **argv)
 		}
 		log_init("ws-ckptd", false, pd.verbosity);
 		dprintf(pd.lock_fd, "%d\n", (int)getpid());
+	}
+	/* After daemon() (which forks) so the launcher is our child; see privd/sandbox.c. */
+	if (sandbox_privd_enter(&pd, run.frontd_path, err, sizeof(err)) < 0) {
+		log_err("cannot confine ws-ckptd: %s", err);
+		frontd_launcher_stop();
+		if (!pd.socket_activated)
+			listener_remove(pd.cfg.socket_path);
+		lockfile_release(pd.state_dir_fd, pd.lock_fd);
+		close_fds(&pd);
+		return 1;
 	}
 	serve(&pd);
 	registry_free(&pd.reg);

@@ -100,7 +100,7 @@ static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, const int *k
 	 * privd's (privd/sandbox.c): no fork, kill, identity change or btrfs ioctl. */
 	if (close_others(fds, nkeep + 1) < 0 || (uid != WORKER_KEEP_PRIVS && drop_to(uid, gid) < 0) ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent ||
-	    sandbox_worker_enter() < 0) {
+	    sandbox_worker_enter(uid == WORKER_KEEP_PRIVS) < 0) {
 		res.rc = -EPERM;
 		snprintf(res.msg, sizeof(res.msg), "worker setup failed: %s", strerror(errno));
 	} else {
