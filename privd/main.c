@@ -39,6 +39,7 @@ static struct {
 	int backoff_s;
 	long long last_spawn_ms;
 	bool stopping;
+	bool failed; /* could not serve: exit non-zero so a supervisor restarts us */
 	struct event *respawn_ev;
 } run;
 
@@ -162,6 +163,7 @@ static void spawn_frontd(void)
 		log_err("cannot start frontd: %s", fd < 0 ? err : "channel setup failed");
 		if (fd >= 0)
 			close(fd);
+		run.failed = true;
 		/* loopexit, not loopbreak: a break requested before dispatch starts is lost. */
 		event_base_loopexit(g_privd->base, NULL);
 	}
@@ -399,5 +401,5 @@ int main(int argc, char **argv)
 	serve(&pd);
 	registry_free(&pd.reg);
 	close_fds(&pd);
-	return 0;
+	return run.failed ? 1 : 0;
 }
