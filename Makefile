@@ -73,10 +73,13 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-$(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(PROTO_SRC)
+# Tests of code outside common/ and proto/ name their extra sources here.
+UNIT_EXTRA_test_sendstream := frontd/sendstream.c frontd/diffcalc.c
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(PROTO_SRC) $$(UNIT_EXTRA_$$*)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -D_GNU_SOURCE -O1 -g $(WARN) $(SAN) $(PKG_CFLAGS) -I. -DWSCKPT_VERSION='"$(VERSION)"' \
-	    -DWSCKPT_LIBEXECDIR='"$(LIBEXECDIR)"' -o $@ $< $(COMMON_SRC) $(PROTO_SRC) \
+	    -DWSCKPT_LIBEXECDIR='"$(LIBEXECDIR)"' -o $@ $< $(COMMON_SRC) $(PROTO_SRC) $(UNIT_EXTRA_$*) \
 	    $(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
@@ -87,7 +90,11 @@ PYTEST ?= /usr/bin/python3 -m pytest
 integration: all testbins
 	$(PYTEST) -v tests/integration $(PYTEST_ARGS)
 
+# make check: everything, including a short fuzz pass (CHECK_FUZZ_SECONDS per harness).
+CHECK_FUZZ_SECONDS ?= 5
 check: all unit integration
+	$(MAKE) --no-print-directory fuzz-regress
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 demo:
 	bash tests/demo.sh
@@ -160,8 +167,9 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit
 # -Wno-error: a clang-only warning must not stop fuzzing of code gcc builds with -Werror.
 FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -g -O1 $(WARN) -Wno-error $(FUZZ_SAN) $(PKG_CFLAGS) -I. \
                 -DWSCKPT_VERSION='"$(VERSION)"' -DWSCKPT_LIBEXECDIR='"$(LIBEXECDIR)"'
-# What the harnesses reach: common/, proto/, frontd's request parser, privd without main().
-FUZZ_SRC     := $(COMMON_SRC) $(PROTO_SRC) frontd/request.c $(filter-out privd/main.c,$(PRIVD_SRC))
+# What the harnesses reach: common/, proto/, frontd's parsers, privd without main().
+FUZZ_SRC     := $(COMMON_SRC) $(PROTO_SRC) $(wildcard frontd/request.c frontd/sendstream.c \
+                frontd/diffcalc.c) $(filter-out privd/main.c,$(PRIVD_SRC))
 FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRC))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZ_NAMES))
 # Per-harness libFuzzer options: raw PS_REQUEST frames are 8 KiB and more.
@@ -213,3 +221,23 @@ fuzz-regress: $(FUZZ_BINS)
 	    $(FUZZ_DIR)/fuzz_$$n -artifact_prefix=$(FUZZ_DIR)/artifacts/$$n/ $$files >$$log 2>&1 || \
 	        { tail -n 40 $$log; echo "fuzz_$$n: FAILED on a seed or regression input"; exit 1; }; \
 	done
+
+# ---- benchmark (issue 7) -----------------------------------------------------
+# sudo make bench: the full benchmark (< 10 min); make bench BENCH_QUICK=1: smoke mode (< 60 s).
+# Needs root: its own loop-backed btrfs + ws-ckptd in a /tmp/wsbench-* dir, always removed.
+# Prints a table (PASS/MISS per target) and writes JSON to bench/results/. See bench/README.md.
+BENCH_DIR  := $(BUILD)/bench
+BENCH_BINS := $(BENCH_DIR)/floor $(BENCH_DIR)/sockclient $(BENCH_DIR)/spawnbench
+BENCH_CFLAGS := -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN)
+
+.PHONY: bench
+$(BENCH_DIR)/floor: bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(shell pkg-config --libs libbtrfsutil 2>/dev/null || echo -lbtrfsutil)
+
+$(BENCH_DIR)/%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+bench: all $(BENCH_BINS)
+	BENCH_QUICK=$(BENCH_QUICK) bash bench/run.sh

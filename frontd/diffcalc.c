@@ -14,8 +14,9 @@
  * Keys an entry left are marked absent: a removed node stays at its key until
  * something new takes it, and a rename leaves a negative ("NEG") node behind, so a
  * later command naming that path is not mistaken for an untouched old entry. Orphan
- * temp names (o<ino>-<gen>-<seq>) are the exception: the kernel picks them so that
- * they exist in neither snapshot, so they need no marker.
+ * temp names (o<ino>-<gen>-<seq>) in the root are the exception: the kernel picks them
+ * so that they exist in neither snapshot's root, so they need no marker (and a
+ * 100k-file diff leaves no 100k markers behind).
  *
  * Node slots are never reused except NEG ones (a NEG node is never anybody's parent),
  * so indices held in parent/oparent/ino/pair always stay valid.
@@ -555,7 +556,7 @@ static int leave_key(struct diffcalc *dc, uint32_t idx)
 	char name[NAME_MAX_BYTES + 1];
 	size_t len = n->nlen;
 
-	if (is_orphan_name(n->name, len))
+	if (parent == ROOT && is_orphan_name(n->name, len))
 		return 0;
 	memcpy(name, n->name, len);
 	neg = node_add(dc, parent, name, len, N_NEG, O_NEW);
@@ -575,13 +576,29 @@ static int set_name(struct node *n, const char *name, size_t len)
 	return 0;
 }
 
+/* Re-key node idx to (parent, leaf): the table, the NEG marker left behind, counts. */
+static int move_node(struct diffcalc *dc, uint32_t idx, uint32_t parent, const char *leaf,
+		     size_t len)
+{
+	uint32_t oldparent = dc->nodes[idx].parent;
+
+	table_remove(dc, idx);
+	if (leave_key(dc, idx) < 0 || set_name(&dc->nodes[idx], leaf, len) < 0)
+		return -1;
+	dc->nodes[oldparent].nlive--;
+	dc->nodes[parent].nlive++;
+	dc->nodes[idx].parent = parent;
+	dc->nodes[idx].hash = key_hash(parent, leaf, len);
+	return table_insert(dc, idx);
+}
+
 static int op_rename(struct diffcalc *dc, const struct ss_cmd *c, const char *from,
 		     const char *to, char *err, size_t errsz)
 {
-	uint32_t idx, parent, d, oldparent;
+	uint32_t idx, parent, d;
 	const char *leaf;
 	size_t len;
-	bool old_temp, new_temp;
+	bool real_names;
 
 	if (resolve(dc, c, from, false, &idx, err, errsz) < 0 ||
 	    walk_parent(dc, c, to, &parent, &leaf, &len, err, errsz) < 0)
@@ -598,24 +615,16 @@ static int op_rename(struct diffcalc *dc, const struct ss_cmd *c, const char *fr
 		return 0;
 	if (d != NONE && rename_displace(dc, c, to, d, err, errsz) < 0)
 		return -1;
-	old_temp = is_orphan_name(dc->nodes[idx].name, dc->nodes[idx].nlen);
-	new_temp = is_orphan_name(leaf, len);
-	oldparent = dc->nodes[idx].parent;
-	table_remove(dc, idx);
-	if (leave_key(dc, idx) < 0 || set_name(&dc->nodes[idx], leaf, len) < 0)
+	real_names = !is_orphan_name(dc->nodes[idx].name, dc->nodes[idx].nlen) &&
+		     !is_orphan_name(leaf, len);
+	if (move_node(dc, idx, parent, leaf, len) < 0)
 		return out_of_nodes(dc, c, to, err, errsz);
-	dc->nodes[oldparent].nlive--;
-	dc->nodes[parent].nlive++;
-	dc->nodes[idx].parent = parent;
-	dc->nodes[idx].hash = key_hash(parent, leaf, len);
-	if (table_insert(dc, idx) < 0)
-		return out_of_nodes(dc, c, to, err, errsz);
+	if (dc->nodes[idx].origin == O_NEW)
+		return 0;
 	/* Only directories move by rename between real names; files use link + unlink. */
-	if (!old_temp && !new_temp && dc->nodes[idx].origin == O_OLD &&
-	    dc->nodes[idx].kind == K_UNKNOWN)
+	if (real_names && dc->nodes[idx].kind == K_UNKNOWN)
 		dc->nodes[idx].kind = K_DIR;
-	if (dc->nodes[idx].origin == O_OLD)
-		mark_changed(dc, idx);
+	mark_changed(dc, idx);
 	return 0;
 }
 
@@ -1120,6 +1129,8 @@ static int dedup(struct diffcalc *dc, struct raw_list *l)
 	dc->entries = malloc(sizeof(*dc->entries) * (l->n ? l->n : 1));
 	if (!slots || !dc->entries) {
 		free(slots);
+		free(dc->entries);
+		dc->entries = NULL;
 		return -1;
 	}
 	for (size_t i = 0; i < cap; i++)
@@ -1161,6 +1172,11 @@ int diffcalc_finish(struct diffcalc *dc, char *err, size_t errsz)
 		return 0;
 	if (sendstream_finish(dc->ss, err, errsz) < 0) {
 		dc->failed = true;
+		return -1;
+	}
+	if (dc->failed) {
+		/* Only an allocation failure of an earlier finish gets here. */
+		snprintf(err, errsz, "send stream: out of memory building the diff");
 		return -1;
 	}
 	if (pair_links(dc) < 0 || collect(dc, &l) < 0)

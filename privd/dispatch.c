@@ -97,30 +97,40 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 	return true;
 }
 
-/* Metadata must be NUL-free, shallow, valid JSON; returns a NUL-terminated copy. */
+/*
+ * Metadata must be NUL-free, shallow, UTF-8 and exactly one JSON value. It is later
+ * spliced raw into index.json and replies, so what is kept is cJSON's canonical print
+ * of it (what frontd sends anyway): never trailing text or raw control characters
+ * (cJSON_Parse ignores the former and takes any byte <= 0x20 as whitespace).
+ */
 static int metadata_copy(const struct ps_request *r, const char *tail, char **out)
 {
+	char *text;
 	cJSON *j;
 
 	*out = NULL;
 	if (r->metadata_len == 0)
 		return 0;
 	if (r->op != OP_CHECKPOINT || r->metadata_len > PRIVSEP_METADATA_MAX ||
-	    memchr(tail, '\0', r->metadata_len) ||
+	    memchr(tail, '\0', r->metadata_len) || !utf8_valid(tail, r->metadata_len) ||
 	    !json_depth_ok(tail, r->metadata_len, JSON_MAX_DEPTH))
 		return -1;
-	*out = malloc(r->metadata_len + 1);
-	if (!*out)
+	text = malloc(r->metadata_len + 1);
+	if (!text)
 		return -1;
-	memcpy(*out, tail, r->metadata_len);
-	(*out)[r->metadata_len] = '\0';
-	j = cJSON_Parse(*out);
-	if (!j) {
+	memcpy(text, tail, r->metadata_len);
+	text[r->metadata_len] = '\0';
+	j = cJSON_ParseWithOpts(text, NULL, true);
+	free(text);
+	if (!j)
+		return -1;
+	*out = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (!*out || strlen(*out) > PRIVSEP_METADATA_MAX) {
 		free(*out);
 		*out = NULL;
 		return -1;
 	}
-	cJSON_Delete(j);
 	return 0;
 }
 

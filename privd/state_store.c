@@ -277,10 +277,11 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 	}
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) {
 		/* Temporary diff snapshots are ".diff-..." (never a user id); others are ids. */
-		if (cJSON_IsString(s) &&
+		if (cJSON_IsString(s) && strlen(s->valuestring) <= SNAPSHOT_ID_MAX &&
 		    (snapshot_id_valid(s->valuestring) ||
 		     (s->valuestring[0] == '.' && snapshot_id_valid(s->valuestring + 1))) &&
 		    ws_pending_add(w, s->valuestring) < 0) {
+			snprintf(err, errsz, "index of %s: out of memory", w->ws_id);
 			cJSON_Delete(root);
 			return -ENOMEM;
 		}

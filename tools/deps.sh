@@ -21,7 +21,7 @@ DEB_REQUIRED=(
 	valgrind cppcheck sudo
 )
 # Wanted for sanitizer and fuzz builds, installed only where the distribution has them.
-DEB_OPTIONAL=(clang libclang-rt-14-dev)
+DEB_OPTIONAL=(clang libclang-rt-14-dev libfuzzer-14-dev)
 
 # dnf resolves pkgconfig(...) provides, which spares us per-distribution library names.
 RPM_REQUIRED=(
@@ -120,13 +120,14 @@ deb_main() {
 		for p in "${opt[@]}"; do
 			if deb_available "$p"; then
 				avail+=("$p")
-			elif [[ $p == libclang-rt-14-dev ]] && command -v clang >/dev/null 2>&1; then
-				# Newer releases ship another LLVM: take the runtime matching clang.
-				local major
+			elif [[ $p == *-14-dev ]] && command -v clang >/dev/null 2>&1; then
+				# Newer releases ship another LLVM: take the package matching clang.
+				local major alt
 				major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
-				if [[ -n $major ]] && deb_available "libclang-rt-$major-dev"; then
-					if [[ -n $(deb_missing "libclang-rt-$major-dev") ]]; then
-						avail+=("libclang-rt-$major-dev")
+				alt=${p/%-14-dev/-$major-dev}
+				if [[ -n $major ]] && deb_available "$alt"; then
+					if [[ -n $(deb_missing "$alt") ]]; then
+						avail+=("$alt")
 					fi
 				else
 					say "optional package $p not available here; skipped"
