@@ -5,26 +5,39 @@
 #
 # Completes the commands, each command's options, --format values, -S with
 # file names, -w with directories and (except for init) the workspace ids the
-# caller may see, and -s with the ids of the caller's snapshots, in the
-# workspace given with -w if there is one. Ids come from the daemon through
+# caller may see, and -s, -f and -t with the ids of the caller's snapshots, in
+# the workspace given with -w if there is one. Ids come from the daemon through
 # `ws-ckpt ... --format json`, bounded by `timeout 2` so that a daemon that is
 # down or stuck never hangs the shell; without `timeout`, ids are not asked for.
+
+# The commands, in the order of `ws-ckpt --help` (help itself aside).
+_ws_ckpt_commands="init checkpoint rollback delete list diff pin unpin cleanup recover config reload status version"
 
 # Options of each command (those that take a value are listed in _ws_ckpt_takes_value).
 _ws_ckpt_opts_of() {
 	case $1 in
 	init) echo "-w --workspace -h --help" ;;
-	checkpoint) echo "-w --workspace -i --id -m --message --metadata -h --help" ;;
-	rollback) echo "-w --workspace -s --snapshot --discard-current -h --help" ;;
+	checkpoint) echo "-w --workspace -i --id -m --message --metadata --pin -h --help" ;;
+	rollback) echo "-w --workspace -s --snapshot --discard-current --preview -h --help" ;;
 	delete) echo "-w --workspace -s --snapshot --force -h --help" ;;
 	list | status) echo "-w --workspace --format --json -h --help" ;;
-	version) echo "-h --help" ;;
+	diff) echo "-w --workspace -f --from -t --to --format --json -h --help" ;;
+	pin | unpin) echo "-w --workspace -s --snapshot -h --help" ;;
+	cleanup) echo "-w --workspace --keep -h --help" ;;
+	recover) echo "-w --workspace --all --force -h --help" ;;
+	config)
+		echo "--enable-auto-cleanup --disable-auto-cleanup --auto-cleanup-keep" \
+			"--auto-cleanup-interval --health-check-interval --img-size --img-max-percent -h --help"
+		;;
+	reload | version) echo "-h --help" ;;
 	esac
 }
 
 _ws_ckpt_takes_value() {
 	case $1 in
-	-S | --socket | -w | --workspace | -i | --id | -m | --message | --metadata | -s | --snapshot | --format)
+	-S | --socket | -w | --workspace | -i | --id | -m | --message | --metadata | -s | --snapshot | \
+		-f | --from | -t | --to | --format | --keep | --auto-cleanup-keep | --auto-cleanup-interval | \
+		--health-check-interval | --img-size | --img-max-percent)
 		return 0 ;;
 	esac
 	return 1
@@ -177,14 +190,15 @@ _ws_ckpt() {
 				_ws_ckpt_add "$cur" "$(_ws_ckpt_ws_ids | sed "s|^|${cur%"$val"}|")"
 			fi
 			;;
-		-s | --snapshot)
+		-s | --snapshot | -f | --from | -t | --to)
 			_ws_ckpt_add "$cur" "$(_ws_ckpt_snapshot_ids "$ws" | sed "s|^|${cur%"$val"}|")"
 			;;
 		--format)
 			_ws_ckpt_add "$cur" "$(printf '%s\n' table json | sed "s|^|${cur%"$val"}|")"
 			;;
 		esac
-		# -i, -m and --metadata take new text: nothing to offer.
+		# -i, -m, --metadata, --keep and the values of config take new text or
+		# numbers: nothing to offer.
 		return 0
 	fi
 
@@ -192,26 +206,35 @@ _ws_ckpt() {
 		if [[ $cur == -* ]]; then
 			_ws_ckpt_add "$cur" "$(printf '%s\n' -S --socket -h --help -V --version)"
 		else
-			_ws_ckpt_add "$cur" "$(printf '%s\n' init checkpoint rollback delete list status version help)"
+			# shellcheck disable=SC2086 # a list of words
+			_ws_ckpt_add "$cur" "$(printf '%s\n' $_ws_ckpt_commands help)"
 		fi
 		return 0
 	fi
 
 	if [[ $cmd == help ]]; then
+		# shellcheck disable=SC2086 # a list of words
 		((_wsc_cword == cmd_at + 1)) &&
-			_ws_ckpt_add "$cur" "$(printf '%s\n' init checkpoint rollback delete list status version)"
+			_ws_ckpt_add "$cur" "$(printf '%s\n' $_ws_ckpt_commands)"
 		return 0
 	fi
 
-	# Options of the command, each offered once (--format and --json exclude each other).
+	# Options of the command, each offered once; those that exclude each other are not
+	# offered once one of them is given.
 	local o list=
 	for o in $(_ws_ckpt_opts_of "$cmd"); do
 		case $o in
-		-w | --workspace) [[ -n ${seen[-w]}${seen[--workspace]} ]] && continue ;;
+		-w | --workspace) [[ -n ${seen[-w]}${seen[--workspace]}${seen[--all]} ]] && continue ;;
+		--all) [[ -n ${seen[-w]}${seen[--workspace]}${seen[--all]} ]] && continue ;;
 		-i | --id) [[ -n ${seen[-i]}${seen[--id]} ]] && continue ;;
 		-m | --message) [[ -n ${seen[-m]}${seen[--message]} ]] && continue ;;
 		-s | --snapshot) [[ -n ${seen[-s]}${seen[--snapshot]} ]] && continue ;;
+		-f | --from) [[ -n ${seen[-f]}${seen[--from]} ]] && continue ;;
+		-t | --to) [[ -n ${seen[-t]}${seen[--to]} ]] && continue ;;
 		--format | --json) [[ -n ${seen[--format]}${seen[--json]} ]] && continue ;;
+		--discard-current | --preview) [[ -n ${seen[--discard-current]}${seen[--preview]} ]] && continue ;;
+		--enable-auto-cleanup | --disable-auto-cleanup)
+			[[ -n ${seen[--enable-auto-cleanup]}${seen[--disable-auto-cleanup]} ]] && continue ;;
 		*) [[ -n ${seen[$o]} ]] && continue ;;
 		esac
 		list+=$o$'\n'
