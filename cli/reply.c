@@ -68,7 +68,8 @@ int reply_print_error(const cJSON *reply, enum err_style style)
 	} else {
 		out_err("Error [%s]: %s", code, msg);
 	}
-	if (hint && hint[0] != '\0')
+	/* The daemon's hint often says what our built-in advice says: print it once. */
+	if (hint && hint[0] != '\0' && !(advice && strcmp(hint, advice) == 0))
 		out_hint("  %s", hint);
 	return CLI_EXIT_FAIL;
 }

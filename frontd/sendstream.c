@@ -5,7 +5,6 @@
  */
 #include "frontd/sendstream.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +43,8 @@ struct sendstream {
  * table of the reflected Castagnoli polynomial; crc_table[k] advances k more bytes.
  */
 static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+/* frontd is single-threaded, and its seccomp filter has no futex (pthread_once uses it). */
+static bool crc_ready;
 
 static void crc_table_init(void)
 {
@@ -68,7 +68,10 @@ uint32_t ss_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
-	pthread_once(&crc_once, crc_table_init);
+	if (!crc_ready) {
+		crc_table_init();
+		crc_ready = true;
+	}
 	while (len >= 8) {
 		/* Byte-wise assembly keeps it endian-neutral; compilers make it one load. */
 		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |

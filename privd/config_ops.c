@@ -19,6 +19,7 @@
 #include "common/config_edit.h"
 #include "common/log.h"
 #include "privd/ops.h"
+#include "privd/scheduler.h"
 
 struct settable {
 	const char *section, *key;
@@ -55,6 +56,8 @@ int config_reload(struct privd *pd, char *err, size_t errsz)
 	/* set_mask tracks the file, so "(default)" stays truthful after a reload. */
 	pd->cfg.set_mask = nc.set_mask;
 	log_info("Config reloaded from %s", pd->cfg.file);
+	if (pd->base)
+		scheduler_arm(pd);
 	return 0;
 }
 

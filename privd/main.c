@@ -28,6 +28,7 @@
 #include "privd/notify.h"
 #include "privd/privd.h"
 #include "privd/reconcile.h"
+#include "privd/scheduler.h"
 #include "privd/sandbox.h"
 #include "privd/state_store.h"
 
@@ -339,12 +340,14 @@ static int serve(struct privd *pd)
 	channel_on_close = on_channel_close;
 	spawn_frontd();
 	log_info("ws-ckptd %s serving on %s", WSCKPT_VERSION, pd->cfg.socket_path);
+	scheduler_arm(pd);
 	notify_send("READY=1\nSTATUS=serving");
 	event_base_dispatch(pd->base);
 	shutdown_all(pd);
 	for (int i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(run.respawn_ev);
+	scheduler_stop();
 	event_base_free(pd->base);
 	return 0;
 }

@@ -29,6 +29,10 @@ void op_reload(struct privd *pd, const struct op_call *c);
 void op_config_get(struct privd *pd, const struct op_call *c);
 void op_config_set(struct privd *pd, const struct op_call *c);
 
+/* Retention (cleanup and auto-cleanup); see op_retention.c. */
+int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t older_than,
+		    struct cJSON *removed);
+
 /* Durable single-snapshot delete (intent, subvolume, record). 0 or -errno with err. */
 int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
 		    size_t errsz);
