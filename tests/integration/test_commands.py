@@ -772,3 +772,45 @@ def test_config_update_needs_admin(make_daemon):
     assert v["auto_cleanup"] == {"value": True, "set": True}
     assert str(v["auto_cleanup_keep"]["value"]) == "15"
     assert COMMENT in d.conf.read_text().splitlines()
+
+
+# --------------------------------------------------------------------------- auto-cleanup
+
+def test_auto_cleanup_age_mode(make_daemon):
+    """auto_cleanup with an age keep ("3s") and a 1 s interval removes unpinned snapshots
+    older than 3 s, keeps pinned ones and newer ones, and keeps disk and index in step."""
+    d = make_daemon(extra_conf='auto_cleanup = true\nauto_cleanup_keep = "3s"\n'
+                               'auto_cleanup_interval_secs = 1')
+    ws = d.make_ws(ALICE, {"a.txt": "a\n"})
+    init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "old1")
+    d.cli(["checkpoint", "-w", ws, "-i", "oldpinned", "--pin"], user=ALICE, check=0)
+    time.sleep(4.5)
+    checkpoint(d, ALICE, ws, "fresh")
+    wsck.wait_until(lambda: "old1" not in list_ids(d, ALICE, ws), 5)
+    ids = list_ids(d, ALICE, ws)
+    assert "old1" not in ids and "oldpinned" in ids and "fresh" in ids, ids
+    ws_id = d.state()["workspaces"][0]["ws_id"]
+    on_disk = sorted(os.listdir(d.snap_root(ws_id)))
+    assert on_disk == sorted(ids), (on_disk, ids)
+    assert "auto-cleanup removed" in d.log
+
+
+def test_auto_cleanup_disabled_by_reload(make_daemon):
+    """Count mode keeps the newest N; after a reload that disables auto-cleanup nothing more
+    is removed."""
+    d = make_daemon(extra_conf="auto_cleanup = true\nauto_cleanup_keep = 2\n"
+                               "auto_cleanup_interval_secs = 1")
+    ws = d.make_ws(ALICE, {"a.txt": "a\n"})
+    init_ws(d, ALICE, ws)
+    for i in range(4):
+        checkpoint(d, ALICE, ws, "c%d" % i)
+    wsck.wait_until(lambda: list_ids(d, ALICE, ws) == ["c2", "c3"], 5)
+    assert list_ids(d, ALICE, ws) == ["c2", "c3"]
+    text = d.conf.read_text().replace("auto_cleanup = true", "auto_cleanup = false")
+    d.conf.write_text(text)
+    d.cli(["reload"], check=0)
+    for i in range(4, 7):
+        checkpoint(d, ALICE, ws, "c%d" % i)
+    time.sleep(2.5)
+    assert list_ids(d, ALICE, ws) == ["c2", "c3", "c4", "c5", "c6"]
