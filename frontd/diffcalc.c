@@ -148,6 +148,23 @@ static int check_component(const struct ss_cmd *c, const char *path, const char 
 	return 0;
 }
 
+/* Every component of a non-empty path, without resolving anything. */
+static int check_components(const struct ss_cmd *c, const char *path, char *err, size_t errsz)
+{
+	const char *s = path;
+
+	for (;;) {
+		const char *slash = strchr(s, '/');
+		size_t len = slash ? (size_t)(slash - s) : strlen(s);
+
+		if (check_component(c, path, s, len, err, errsz) < 0)
+			return -1;
+		if (!slash)
+			return 0;
+		s = slash + 1;
+	}
+}
+
 /* ---- node table ---------------------------------------------------------------------- */
 
 static uint32_t key_hash(uint32_t parent, const char *name, size_t len)
@@ -660,13 +677,14 @@ static int op_touch(struct diffcalc *dc, const struct ss_cmd *c, const char *pat
 	const char *s = path;
 	uint32_t cur = ROOT;
 
+	/* All of it, also below the first entry we know nothing about. */
+	if (*path && check_components(c, path, err, errsz) < 0)
+		return -1;
 	while (*path) {
 		const char *slash = strchr(s, '/');
 		size_t len = slash ? (size_t)(slash - s) : strlen(s);
 		uint32_t x;
 
-		if (check_component(c, path, s, len, err, errsz) < 0)
-			return -1;
 		if (dc->nodes[cur].kind != K_UNKNOWN && dc->nodes[cur].kind != K_DIR)
 			return cmd_fail(c, err, errsz, path, "path goes through a non-directory");
 		x = table_find(dc, cur, s, len, key_hash(cur, s, len));

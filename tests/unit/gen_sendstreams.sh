@@ -11,8 +11,10 @@
 # `btrfs send --no-data -p A B` is written to tests/unit/data/sendstream/<name>.stream.
 # The classification we expect is written by hand next to it as <name>.expected, one
 # change per line: "<change>\t<path>\t<old_path or ->\t<kind>", in the order the
-# stream first touches the entry. It is the oracle of the test, so it is written
-# from what the scenario does to the tree, never from the parser's output.
+# stream first touches the entry (the order was read off `btrfs receive --dump -f`,
+# which is btrfs-progs' own decoder). It is the oracle of the test, so it is written
+# from what the scenario does to the tree, never from our parser's output. Inode
+# numbers, and so the stream's order, are deterministic for a fresh filesystem.
 # It also refreshes the fuzz seeds made from these streams (tests/fuzz/corpus/diffcalc/).
 # The image is unmounted and the loop device detached on every exit path (trap).
 set -euo pipefail

@@ -584,7 +584,7 @@ static void test_structure_errors(void **state)
 
 /*
  * A tiny script for error cases: commands separated by ';', fields by '|':
- * "<cmd>|<path>[|<path2>]" with cmd one of unlink, rmdir, chmod, update_extent,
+ * "<cmd>|<path>[|<path2>]" with cmd one of unlink, rmdir, chmod, utimes, update_extent,
  * mkfile (at the path itself), newdir (temp name + rename), rename, link.
  */
 static void enc_script(struct enc *e, const char *script)
@@ -610,6 +610,8 @@ static void enc_script(struct enc *e, const char *script)
 			enc_p(e, SS_C_RMDIR, f[1]);
 		else if (!strcmp(f[0], "chmod"))
 			enc_p(e, SS_C_CHMOD, f[1]);
+		else if (!strcmp(f[0], "utimes"))
+			enc_p(e, SS_C_UTIMES, f[1]);
 		else if (!strcmp(f[0], "update_extent"))
 			enc_p(e, SS_C_UPDATE_EXTENT, f[1]);
 		else if (!strcmp(f[0], "mkfile"))
@@ -649,6 +651,10 @@ static void test_semantic_errors(void **state)
 		{ "chmod|d/x;unlink|d", "unlink of a directory" },
 		{ "update_extent|f;rmdir|f", "rmdir of a non-directory" },
 		{ "update_extent|f;chmod|f/x", "through a non-directory" },
+		{ "update_extent|f;utimes|f/x", "through a non-directory" },
+		{ "newdir|n;utimes|n/x", "no such entry" },
+		{ "unlink|a;utimes|a", "removed earlier" },
+		{ "utimes|a/../b", "'.' or '..'" },
 		{ "chmod|d/x;link|l|d", "hard link to a directory" },
 		{ "newdir|n;unlink|n/old", "in a new directory" },
 		{ "update_extent|", "non-file" },
@@ -848,6 +854,43 @@ static void test_full_stream(void **state)
 	enc_finish(&e);
 	expect_error(e.buf, e.len, 0, "full stream");
 	free(e.buf);
+}
+
+/*
+ * Thousands of old entries renamed while others stay: deletions from the middle of
+ * hash-table probe chains, table growth, and lookups that must still find every
+ * moved or unmoved entry (a lost one would show up twice or fail as "removed").
+ */
+static void test_many_renames(void **state)
+{
+	enum { N = 3000 };
+	struct enc e = { 0 };
+	size_t cap = N * 48, len = 0;
+	char *want = malloc(cap), path[32], to[32];
+
+	assert_non_null(want);
+	enc_start(&e, 1, SS_C_SNAPSHOT);
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "d%d", i);
+		enc_p(&e, SS_C_CHMOD, path);
+	}
+	for (int i = 1; i < N; i += 2) {
+		snprintf(path, sizeof(path), "d%d", i);
+		snprintf(to, sizeof(to), "e%d", i);
+		enc_pp(&e, SS_C_RENAME, path, to);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "%c%d", i % 2 ? 'e' : 'd', i);
+		enc_p(&e, SS_C_CHOWN, path);
+		if (i % 2)
+			len += (size_t)snprintf(want + len, cap - len, "renamed\te%d\td%d\tdirectory\n",
+						i, i);
+		else
+			len += (size_t)snprintf(want + len, cap - len, "modified\td%d\t-\tfile\n", i);
+	}
+	enc_finish(&e);
+	check_text(&e, want);
+	free(want);
 }
 
 /* ---- tests: scale and memory bounds --------------------------------------------------------- */
@@ -1069,6 +1112,7 @@ int main(void)
 		cmocka_unit_test(test_v2),
 		cmocka_unit_test(test_full_stream),
 		cmocka_unit_test(test_parser_callbacks),
+		cmocka_unit_test(test_many_renames),
 		cmocka_unit_test(test_100k_files),
 		cmocka_unit_test(test_memory_bound),
 	};
