@@ -11,7 +11,7 @@
 #include "cli/wsarg.h"
 #include "common/validate.h"
 
-enum { OPT_METADATA = 0x100, OPT_PIN };
+enum { OPT_METADATA = 0x100, OPT_PIN, OPT_SKIP };
 
 static const struct option checkpoint_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
@@ -19,13 +19,14 @@ static const struct option checkpoint_longopts[] = {
 	{"message", required_argument, NULL, 'm'},
 	{"metadata", required_argument, NULL, OPT_METADATA},
 	{"pin", no_argument, NULL, OPT_PIN},
+	{"skip-unchanged", no_argument, NULL, OPT_SKIP},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct checkpoint_args {
 	const char *ws, *id, *message, *metadata;
-	bool pin;
+	bool pin, skip_unchanged;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -46,6 +47,7 @@ static int checkpoint_parse(const struct cli_cmd *cmd, int argc, char **argv,
 		case 'm': rc = opt_set_once(cmd, &a->message, optarg, "--message"); break;
 		case OPT_METADATA: rc = opt_set_once(cmd, &a->metadata, optarg, "--metadata"); break;
 		case OPT_PIN: a->pin = true; break;
+		case OPT_SKIP: a->skip_unchanged = true; break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -88,7 +90,8 @@ static cJSON *checkpoint_request(const struct checkpoint_args *a, const char *ws
 		return NULL;
 	if (!req_add_str(req, "workspace", ws) || !req_add_str(req, "snapshot", a->id) ||
 	    (a->message && !req_add_str(req, "message", a->message)) ||
-	    (a->pin && !req_add_bool(req, "pin", true)))
+	    (a->pin && !req_add_bool(req, "pin", true)) ||
+	    (a->skip_unchanged && !req_add_bool(req, "skip_unchanged", true)))
 		goto fail;
 	if (a->metadata) {
 		meta = metadata_parse(a->metadata);
@@ -114,7 +117,12 @@ static int checkpoint_render(const cJSON *res, const struct checkpoint_args *a, 
 	if (json_bool(res, "initialized", false))
 		out_ok("✓ Workspace initialized: %s", ws_id ? ws_id : ws);
 	if (json_bool(res, "skipped", false)) {
-		out_warn("⚠ Empty workspace, no snapshot created.");
+		const char *why = json_str(res, "reason");
+		if (why && strcmp(why, "unchanged") == 0)
+			out_line(stdout, OUT_PLAIN,
+				 "skipped: unchanged (nothing changed since the last checkpoint)");
+		else
+			out_warn("⚠ Empty workspace, no snapshot created.");
 		return CLI_EXIT_OK;
 	}
 	out_ok("✓ Checkpoint created: %s", snap ? snap : a->id);
@@ -158,6 +166,7 @@ const struct cli_cmd cmd_checkpoint = {
 		"  -m, --message <MESSAGE>      Commit message describing the checkpoint\n"
 		"      --metadata <METADATA>    Additional metadata as JSON string\n"
 		"      --pin                    Pin the snapshot (cleanup never removes it)\n"
+		"      --skip-unchanged         Take no snapshot when nothing changed since the last one\n"
 		"  -h, --help                   Print help\n",
 	.run = checkpoint_run,
 };

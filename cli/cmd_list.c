@@ -15,15 +15,19 @@
 #include "common/timeutil.h"
 #include "common/validate.h"
 
-enum { OPT_FORMAT = 0x100, OPT_JSON };
+enum { OPT_FORMAT = 0x100, OPT_JSON, OPT_UTC };
+
+/* --utc: ISO-8601 UTC times ("2026-05-28T03:04:05Z") instead of local time. */
+static bool utc_times;
 
 #define MISSING_TAG " [MISSING]"
-#define DATE_COLS 19 /* "YYYY-MM-DD HH:MM:SS" */
+#define DATE_COLS 19 /* "YYYY-MM-DD HH:MM:SS" (one more with --utc's trailing Z) */
 
 static const struct option list_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"json", no_argument, NULL, OPT_JSON},
+	{"utc", no_argument, NULL, OPT_UTC},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -48,6 +52,7 @@ static int list_parse(const struct cli_cmd *cmd, int argc, char **argv, struct l
 		case 'w': rc = opt_set_once(cmd, &a->ws, optarg, "--workspace"); break;
 		case OPT_FORMAT: rc = opt_set_format(cmd, &a->fmt, optarg); break;
 		case OPT_JSON: rc = opt_set_format(cmd, &a->fmt, "json"); break;
+		case OPT_UTC: utc_times = true; break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -61,6 +66,10 @@ static int list_parse(const struct cli_cmd *cmd, int argc, char **argv, struct l
 /* "CREATED (UTC+8)", "CREATED (UTC-3)", "CREATED (UTC+5:30)": the client's offset now. */
 static void created_label(char *out, size_t outsz)
 {
+	if (utc_times) {
+		snprintf(out, outsz, "CREATED (UTC)");
+		return;
+	}
 	time_t now = time(NULL);
 	struct tm tm;
 	long off = 0, h, m;
@@ -81,9 +90,14 @@ static void created_local(const char *rfc, char *out, size_t outsz)
 	struct timespec ts;
 	struct tm tm;
 
-	if (rfc && rfc3339_parse(rfc, &ts) && localtime_r(&ts.tv_sec, &tm) &&
-	    strftime(out, outsz, "%Y-%m-%d %H:%M:%S", &tm) > 0)
+	if (utc_times) {
+		if (rfc && rfc3339_parse(rfc, &ts) && gmtime_r(&ts.tv_sec, &tm) &&
+		    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+			return;
+	} else if (rfc && rfc3339_parse(rfc, &ts) && localtime_r(&ts.tv_sec, &tm) &&
+		   strftime(out, outsz, "%Y-%m-%d %H:%M:%S", &tm) > 0) {
 		return;
+	}
 	snprintf(out, outsz, "%s", rfc ? rfc : "-");
 }
 
@@ -122,7 +136,7 @@ static void list_table(const cJSON *snaps)
 	struct entry_view v;
 
 	created_label(label, sizeof(label));
-	w_date = max_size(DATE_COLS, strlen(label));
+	w_date = max_size(DATE_COLS + utc_times, strlen(label));
 	cJSON_ArrayForEach(e, snaps) {
 		entry_view(e, &v);
 		w_ws = max_size(w_ws, text_width(v.ws));
@@ -210,6 +224,7 @@ const struct cli_cmd cmd_list = {
 		"  -w, --workspace <WORKSPACE>  Workspace path or ID (optional; omit to list every workspace)\n"
 		"      --format <FORMAT>        Output format: table or json (default: table)\n"
 		"      --json                   Same as --format json\n"
+		"      --utc                    Show times as ISO-8601 UTC (2026-05-28T03:04:05Z)\n"
 		"  -h, --help                   Print help\n",
 	.run = list_run,
 };

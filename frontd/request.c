@@ -92,9 +92,21 @@ static enum ws_err get_bool(const cJSON *root, const char *key, uint32_t flag, s
 static enum ws_err rollback_fields(const cJSON *root, struct ps_request *r, char *err, size_t errsz)
 {
 	const cJSON *pv = cJSON_GetObjectItemCaseSensitive(root, "preview");
+	const cJSON *steps = cJSON_GetObjectItemCaseSensitive(root, "steps");
 	enum ws_err e;
 
-	if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)))
+	if ((e = get_workspace(root, true, r, err, errsz)))
+		return e;
+	if (steps && !cJSON_IsNull(steps)) {
+		/* -n N: walk the checkpoint history instead of naming a snapshot. */
+		if (!is_u53(steps) || steps->valuedouble < 1 || steps->valuedouble > 100000)
+			BAD(WSE_INVALID_ARGUMENT, "'steps' must be an integer in 1..100000");
+		if (cJSON_GetObjectItemCaseSensitive(root, "snapshot") || cJSON_IsTrue(pv))
+			BAD(WSE_INVALID_ARGUMENT, "'steps' cannot be combined with 'snapshot' or 'preview'");
+		r->number = (uint32_t)steps->valuedouble;
+		return get_bool(root, "discard_current", PSF_DISCARD_CURRENT, r, err, errsz);
+	}
+	if ((e = get_snapshot(root, r, err, errsz)))
 		return e;
 	if (pv && !cJSON_IsNull(pv) && !cJSON_IsBool(pv))
 		BAD(WSE_INVALID_ARGUMENT, "'preview' must be true or false");
@@ -269,7 +281,8 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 	case OP_CHECKPOINT:
 		if ((e = get_workspace(root, true, r, err, errsz)) || (e = get_snapshot(root, r, err, errsz)) ||
 		    (e = get_message(root, r, err, errsz)) ||
-		    (e = get_bool(root, "pin", PSF_PIN, r, err, errsz)))
+		    (e = get_bool(root, "pin", PSF_PIN, r, err, errsz)) ||
+		    (e = get_bool(root, "skip_unchanged", PSF_SKIP_UNCHANGED, r, err, errsz)))
 			return e;
 		return get_metadata(root, out, err, errsz);
 	case OP_PIN:

@@ -29,7 +29,7 @@ static const struct op_entry table[OP__MAX] = {
 	[OP_VERSION] = { "version", op_version, N_NONE, 0 },
 	[OP_INIT] = { "init", op_init, N_WS, PSF_HAS_WORKSPACE },
 	[OP_CHECKPOINT] = { "checkpoint", op_checkpoint, N_WS | N_SNAP,
-			    PSF_HAS_WORKSPACE | PSF_HAS_MESSAGE | PSF_PIN },
+			    PSF_HAS_WORKSPACE | PSF_HAS_MESSAGE | PSF_PIN | PSF_SKIP_UNCHANGED },
 	[OP_ROLLBACK] = { "rollback", op_rollback, N_WS | N_SNAP, PSF_HAS_WORKSPACE | PSF_DISCARD_CURRENT },
 	[OP_DELETE] = { "delete", op_delete, N_WS_OPT | N_SNAP, PSF_FORCE | PSF_HAS_WORKSPACE },
 	[OP_LIST] = { "list", op_list, N_WS_OPT, PSF_HAS_WORKSPACE },
@@ -73,7 +73,7 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 {
 	bool has_ws = r->flags & PSF_HAS_WORKSPACE;
 
-	if (r->reserved != 0 || (r->number != 0 && r->op != OP_CLEANUP))
+	if (r->reserved != 0 || (r->number != 0 && r->op != OP_CLEANUP && r->op != OP_ROLLBACK))
 		return false;
 	if ((r->flags & ~e->flags_allowed) || ((e->need & N_WS) && !has_ws))
 		return false;
@@ -89,6 +89,9 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 		return false;
 	if (!terminated(r->snapshot2, sizeof(r->snapshot2)))
 		return false;
+	/* rollback -n N names no snapshot; everything else that needs one names it. */
+	if (r->op == OP_ROLLBACK && r->number != 0)
+		return r->snapshot[0] == '\0' && r->snapshot2[0] == '\0' && r->message[0] == '\0';
 	if ((e->need & N_SNAP2) ? !diff_refs_valid(r) : (r->snapshot2[0] != '\0' ||
 	    ((e->need & N_SNAP) ? !snapshot_id_valid(r->snapshot) : r->snapshot[0] != '\0')))
 		return false;

@@ -2,9 +2,11 @@
  * checkpoint: one read-only snapshot ioctl plus a durable index write. The reply is
  * sent only after index.json is fsync'd, so an acknowledged snapshot survives kill -9.
  */
+#include <btrfsutil.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,16 +26,17 @@ static enum ws_err snap_errcode(int e)
 	return (e == -ENOSPC || e == -EDQUOT) ? WSE_DISK_SPACE : WSE_BTRFS;
 }
 
+/* skipped: NULL when a snapshot was taken, else the reason ("empty", "unchanged"). */
 static void reply_done(const struct req_ctx *rc, const struct workspace *w, const char *id,
-		       bool skipped, bool initialized)
+		       const char *skipped, bool initialized)
 {
 	cJSON *r = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(r, "ws_id", w->ws_id);
 	cJSON_AddStringToObject(r, "snapshot", id);
-	cJSON_AddBoolToObject(r, "skipped", skipped);
+	cJSON_AddBoolToObject(r, "skipped", skipped != NULL);
 	if (skipped)
-		cJSON_AddStringToObject(r, "reason", "empty");
+		cJSON_AddStringToObject(r, "reason", skipped);
 	cJSON_AddBoolToObject(r, "initialized", initialized);
 	reply_ok(rc, r);
 }
@@ -57,6 +60,39 @@ static int live_is_empty(struct privd *pd, const struct req_ctx *rc, const struc
 	return empty;
 }
 
+/*
+ * Nothing changed since the head snapshot was taken when the live subvolume's last
+ * change (ctransid) is not newer than the transaction that created the snapshot
+ * (otransid): a commit and two ioctls, no tree walk.
+ */
+static bool unchanged_since_head(struct privd *pd, const struct workspace *w)
+{
+	struct btrfs_util_subvolume_info live, head;
+	const struct snapshot *s = w->head[0] ? ws_snapshot_find(w, w->head) : NULL;
+	int lfd, bucket, hfd = -1;
+	bool same = false;
+
+	if (!s || s->missing)
+		return false;
+	lfd = open_beneath(pd->data_root_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	if (bucket >= 0)
+		hfd = open_beneath(bucket, s->id, O_RDONLY | O_DIRECTORY);
+	/* The root item's ctransid is only updated when a transaction commits: commit first
+	 * (as costly as the snapshot it may save, and far cheaper than a tree walk). */
+	if (lfd >= 0 && hfd >= 0 && syncfs(lfd) == 0 &&
+	    btrfs_util_subvolume_info_fd(lfd, 0, &live) == BTRFS_UTIL_OK &&
+	    btrfs_util_subvolume_info_fd(hfd, 0, &head) == BTRFS_UTIL_OK)
+		same = live.ctransid <= head.otransid;
+	if (lfd >= 0)
+		close(lfd);
+	if (hfd >= 0)
+		close(hfd);
+	if (bucket >= 0)
+		close(bucket);
+	return same;
+}
+
 static int record_snapshot(struct privd *pd, struct workspace *w, const struct ps_request *req,
 			   const char *metadata)
 {
@@ -67,6 +103,8 @@ static int record_snapshot(struct privd *pd, struct workspace *w, const struct p
 	clock_gettime(CLOCK_REALTIME, &s->created_ts);
 	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
 	s->pinned = req->flags & PSF_PIN;
+	/* History: the new snapshot continues from the head, and becomes it. */
+	snprintf(s->parent, sizeof(s->parent), "%s", w->head);
 	if ((req->flags & PSF_HAS_MESSAGE) && !(s->message = strdup(req->message)))
 		goto nomem;
 	if (metadata && strcmp(metadata, "null") != 0 && !(s->metadata = strdup(metadata)))
@@ -98,7 +136,11 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 	if (empty < 0)
 		return;
 	if (empty) {
-		reply_done(rc, w, req->snapshot, true, initialized);
+		reply_done(rc, w, req->snapshot, "empty", initialized);
+		return;
+	}
+	if ((req->flags & PSF_SKIP_UNCHANGED) && unchanged_since_head(pd, w)) {
+		reply_done(rc, w, req->snapshot, "unchanged", initialized);
 		return;
 	}
 	bucket = bucket_open(pd, w);
@@ -116,9 +158,15 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 	crash_point("checkpoint.snapshot");
 	rc2 = record_snapshot(pd, w, req, metadata);
 	if (rc2 == 0) {
+		char old_head[SNAPSHOT_ID_MAX + 1];
+
+		memcpy(old_head, w->head, sizeof(old_head));
+		snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
 		rc2 = index_save(pd, w);
-		if (rc2 < 0)
+		if (rc2 < 0) {
+			memcpy(w->head, old_head, sizeof(old_head));
 			ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
+		}
 	}
 	if (rc2 < 0) {
 		/* Not acknowledged, so not kept: disk and index stay in agreement. */
@@ -132,7 +180,7 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 	close(bucket);
 	crash_point("checkpoint.indexed");
 	log_info("checkpoint %s/%s created", w->ws_id, req->snapshot);
-	reply_done(rc, w, req->snapshot, false, initialized);
+	reply_done(rc, w, req->snapshot, NULL, initialized);
 }
 
 void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,

@@ -83,6 +83,13 @@ int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, c
 	}
 	s->message = s->metadata = NULL; /* now owned by saved */
 	ws_snapshot_remove(w, s);
+	/* Keep the history connected around the removed snapshot. */
+	if (strcmp(w->head, saved.id) == 0)
+		snprintf(w->head, sizeof(w->head), "%s", saved.parent);
+	for (size_t i = 0; i < w->nsnaps; i++) {
+		if (strcmp(w->snaps[i].parent, saved.id) == 0)
+			snprintf(w->snaps[i].parent, sizeof(w->snaps[i].parent), "%s", saved.parent);
+	}
 	rc = index_save(pd, w);
 	if (rc < 0) {
 		restore_record(w, &saved);

@@ -20,9 +20,28 @@
 #include "privd/state_store.h"
 #include "privd/wsresolve.h"
 
+/* -n N: the head is one step back, its parent two, and so on. */
+static struct snapshot *history_step(const struct op_call *c, struct workspace *w, uint32_t n)
+{
+	struct snapshot *s = w->head[0] ? ws_snapshot_find(w, w->head) : NULL;
+	uint32_t have = s ? 1 : 0;
+
+	while (s && have < n) {
+		s = s->parent[0] ? ws_snapshot_find(w, s->parent) : NULL;
+		have += s != NULL;
+	}
+	if (!s) {
+		reply_err(&c->rc, WSE_INVALID_ARGUMENT, "Use 'ws-ckpt list' and roll back with -s instead.",
+			  "cannot go back %u step(s): the history of %s has only %u", n, w->ws_id, have);
+		return NULL;
+	}
+	return s;
+}
+
 static struct snapshot *target_snapshot(const struct op_call *c, struct workspace *w)
 {
-	struct snapshot *s = snap_lookup(c, w, c->req->snapshot);
+	struct snapshot *s = c->req->number ? history_step(c, w, c->req->number)
+					    : snap_lookup(c, w, c->req->snapshot);
 
 	if (!s)
 		return NULL;
@@ -98,10 +117,14 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		return;
 	}
 	log_info("rollback %s to %s done", w->ws_id, target);
+	/* The rollback target becomes the head: the next checkpoint branches from it. */
+	snprintf(w->head, sizeof(w->head), "%s", target);
 	if (c->req->flags & PSF_DISCARD_CURRENT) {
 		if (bt_delete_subvol(pd->data_root_fd, tmp, err, sizeof(err)) < 0)
 			log_err("cannot discard previous state of %s: %s", w->ws_id, err);
 		close(bucket);
+		if (index_save(pd, w) < 0)
+			log_err("cannot record the new head of %s", w->ws_id);
 		reply_done(&c->rc, w, target, NULL);
 		return;
 	}

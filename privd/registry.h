@@ -17,6 +17,7 @@ struct snapshot {
 	bool pinned;
 	bool missing;
 	char created_at[RFC3339_MAX];
+	char parent[SNAPSHOT_ID_MAX + 1]; /* history: the head when it was taken ("" none) */
 	struct timespec created_ts;
 };
 
@@ -31,6 +32,7 @@ struct workspace {
 	char path[WS_PATH_MAX];
 	char registered_at[RFC3339_MAX];
 	char origin_backend[16];
+	char head[SNAPSHOT_ID_MAX + 1]; /* history: last checkpoint or rollback target */
 	uid_t owner_uid;
 	gid_t owner_gid;
 	enum ws_phase phase;

@@ -246,6 +246,11 @@ static int load_snapshot(struct workspace *w, const cJSON *s)
 	if (!rfc3339_parse(sn->created_at, &sn->created_ts))
 		return -1;
 	sn->pinned = cJSON_IsTrue(pinned);
+	{
+		const cJSON *par = cJSON_GetObjectItemCaseSensitive(s, "parent");
+		if (cJSON_IsString(par) && snapshot_id_valid(par->valuestring))
+			snprintf(sn->parent, sizeof(sn->parent), "%s", par->valuestring);
+	}
 	sn->missing = cJSON_IsTrue(missing);
 	if (cJSON_IsString(msg) && !(sn->message = strdup(msg->valuestring)))
 		return -1;
@@ -275,6 +280,9 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 			return -EINVAL;
 		}
 	}
+	s = cJSON_GetObjectItemCaseSensitive(root, "head");
+	if (cJSON_IsString(s) && snapshot_id_valid(s->valuestring))
+		snprintf(w->head, sizeof(w->head), "%s", s->valuestring);
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) {
 		/* Temporary diff snapshots are ".diff-..." (never a user id); others are ids. */
 		if (cJSON_IsString(s) && strlen(s->valuestring) <= SNAPSHOT_ID_MAX &&
@@ -329,6 +337,8 @@ int index_save(struct privd *pd, const struct workspace *w)
 	if (!root)
 		return -ENOMEM;
 	cJSON_AddStringToObject(root, "workspace_path", w->path);
+	if (w->head[0])
+		cJSON_AddStringToObject(root, "head", w->head);
 	snaps = cJSON_AddObjectToObject(root, "snapshots");
 	for (size_t i = 0; i < w->nsnaps; i++) {
 		const struct snapshot *s = &w->snaps[i];
@@ -345,6 +355,8 @@ int index_save(struct privd *pd, const struct workspace *w)
 		cJSON_AddBoolToObject(j, "pinned", s->pinned);
 		cJSON_AddStringToObject(j, "created_at", s->created_at);
 		cJSON_AddBoolToObject(j, "missing", s->missing);
+		if (s->parent[0])
+			cJSON_AddStringToObject(j, "parent", s->parent);
 		cJSON_AddItemToObject(snaps, s->id, j);
 	}
 	if (w->npending) {

@@ -52,7 +52,8 @@ enum ps_op {
 #define PSF_HAS_WORKSPACE 0x8u   /* list/status/delete: workspace given */
 #define PSF_FROM_LIVE 0x10u     /* diff: from = the live workspace (rollback preview) */
 #define PSF_PIN 0x20u           /* checkpoint: create pinned; pin op: pin (else unpin) */
-#define PSF__ALL 0x3fu
+#define PSF_SKIP_UNCHANGED 0x40u /* checkpoint: no snapshot when nothing changed since head */
+#define PSF__ALL 0x7fu
 
 struct ps_request {
 	uint64_t req_id;
@@ -63,7 +64,7 @@ struct ps_request {
 	char message[PRIVSEP_MSG_MAX + 1];
 	char snapshot2[SNAPSHOT_ID_MAX + 1]; /* diff: "to" (empty: the live workspace) */
 	uint8_t pad[1]; /* explicit, zeroed: no hidden padding crosses the channel */
-	uint32_t number;       /* cleanup: keep count */
+	uint32_t number;       /* cleanup: keep count; rollback: steps back in history (-n) */
 	uint32_t metadata_len; /* bytes of canonical JSON following the struct; 0: none */
 	uint32_t reserved;     /* zero */
 };

@@ -814,3 +814,57 @@ def test_auto_cleanup_disabled_by_reload(make_daemon):
         checkpoint(d, ALICE, ws, "c%d" % i)
     time.sleep(2.5)
     assert list_ids(d, ALICE, ws) == ["c2", "c3", "c4", "c5", "c6"]
+
+
+# --------------------------------------------------------------------------- history
+
+def test_history_steps_and_branch(daemon):
+    """rollback -n walks parent links recorded at checkpoint time; a rollback moves the
+    head, so later checkpoints branch from it; -n beyond history and -n with -s are usage
+    errors (exit 2)."""
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    for v in ("v1", "v2", "v3"):
+        wsck.write_as(ALICE, ws / "f", v + "\n")
+        checkpoint(d, ALICE, ws, "c" + v)
+    wsck.write_as(ALICE, ws / "f", "dirty\n")
+    d.cli(["rollback", "-w", ws, "-n", "2", "--discard-current"], user=ALICE, check=0)
+    assert (ws / "f").read_text() == "v2\n"
+    # branch: a new checkpoint continues from cv2, not cv3
+    wsck.write_as(ALICE, ws / "f", "b1\n")
+    checkpoint(d, ALICE, ws, "branch1")
+    d.cli(["rollback", "-w", ws, "-n", "2", "--discard-current"], user=ALICE, check=0)
+    assert (ws / "f").read_text() == "v2\n"
+    # the head is now cv2 again: one step is cv2 itself, two is its parent cv1
+    d.cli(["rollback", "-w", ws, "-n", "2", "--discard-current"], user=ALICE, check=0)
+    assert (ws / "f").read_text() == "v1\n"
+    r = d.cli(["rollback", "-w", ws, "-n", "9"], user=ALICE, check=None)
+    assert r.returncode == 2 and "history" in r.stderr, r.stderr
+    r = d.cli(["rollback", "-w", ws, "-n", "1", "-s", "cv1"], user=ALICE, check=None)
+    assert r.returncode == 2
+    assert (ws / "f").read_text() == "v1\n"
+
+
+def test_skip_unchanged(daemon):
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "s1")
+    r = d.cli(["checkpoint", "-w", ws, "-i", "s2", "--skip-unchanged"], user=ALICE, check=0)
+    assert "skipped: unchanged" in r.stdout
+    assert "s2" not in list_ids(d, ALICE, ws)
+    wsck.write_as(ALICE, ws / "f", "v2\n")
+    r = d.cli(["checkpoint", "-w", ws, "-i", "s2", "--skip-unchanged"], user=ALICE, check=0)
+    assert "Checkpoint created: s2" in r.stdout
+    assert "s2" in list_ids(d, ALICE, ws)
+
+
+def test_list_utc(daemon):
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "u1")
+    r = d.cli(["list", "-w", ws, "--utc"], user=ALICE, check=0)
+    assert "CREATED (UTC)" in r.stdout
+    assert re.search(r"u1\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r.stdout), r.stdout
