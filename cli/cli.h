@@ -34,6 +34,7 @@ extern const struct cli_cmd cmd_pin;
 extern const struct cli_cmd cmd_unpin;
 extern const struct cli_cmd cmd_cleanup;
 extern const struct cli_cmd cmd_recover;
+extern const struct cli_cmd cmd_unregister;
 extern const struct cli_cmd cmd_config;
 extern const struct cli_cmd cmd_reload;
 

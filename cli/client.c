@@ -362,3 +362,13 @@ int client_call(const char *path, const cJSON *req, cJSON **reply)
 	close(fd);
 	return rc;
 }
+
+int client_call_quiet(const char *path, const cJSON *req, cJSON **reply)
+{
+	int rc;
+
+	out_mute_stderr(true);
+	rc = client_call(path, req, reply);
+	out_mute_stderr(false);
+	return rc;
+}

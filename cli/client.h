@@ -29,5 +29,7 @@ bool req_add_bool(cJSON *req, const char *key, bool val);
  * and what to do (daemon not running, permission, timeout, malformed reply...).
  */
 int client_call(const char *path, const cJSON *req, cJSON **reply);
+/* Same, printing nothing on failure. */
+int client_call_quiet(const char *path, const cJSON *req, cJSON **reply);
 
 #endif

@@ -165,3 +165,59 @@ const struct cli_cmd cmd_recover = {
 		   "  -h, --help                   Print help\n",
 	.run = recover_run,
 };
+
+static const struct option unregister_longopts[] = {
+	{"workspace", required_argument, NULL, 'w'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int unregister_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc, char **argv)
+{
+	struct opt_parser p;
+	const char *wsarg = NULL;
+	char ws[WS_PATH_MAX];
+	cJSON *req = NULL, *reply = NULL;
+	const cJSON *res;
+	int c, rc = 0;
+
+	opt_begin(&p, cmd, "+:w:h", unregister_longopts, argc, argv);
+	while (rc == 0 && (c = opt_next(&p)) != -1) {
+		if (c == 'h') {
+			cmd_help(cmd, stdout);
+			return CLI_EXIT_OK;
+		}
+		rc = c == 'w' ? opt_set_once(cmd, &wsarg, optarg, "--workspace") : CLI_EXIT_USAGE;
+	}
+	if (rc != 0 || (rc = opt_end(&p)) != 0)
+		return rc;
+	if (!wsarg)
+		return opt_missing(cmd, "--workspace <WORKSPACE>");
+	if ((rc = wsarg_resolve(cmd, wsarg, ws, sizeof(ws))) != 0)
+		return rc;
+	rc = CLI_EXIT_FAIL;
+	req = req_new("unregister");
+	if (!req || !req_add_str(req, "workspace", ws) || client_call(ctx->socket_path, req, &reply) != 0)
+		goto out;
+	res = reply_result(reply);
+	if (res) {
+		out_ok("✓ Workspace unregistered: %s (index archived as %s)", json_str(res, "ws_id"),
+		       json_str(res, "archived_index"));
+		rc = CLI_EXIT_OK;
+	} else {
+		rc = reply_print_error(reply, ERR_STYLE_GENERIC);
+	}
+out:
+	cJSON_Delete(req);
+	cJSON_Delete(reply);
+	return rc;
+}
+
+const struct cli_cmd cmd_unregister = {
+	.name = "unregister",
+	.about = "Forget a workspace whose live data is gone (its index is archived)",
+	.usage = "ws-ckpt unregister --workspace <WORKSPACE>",
+	.options = "  -w, --workspace <WORKSPACE>  Workspace path or ID\n"
+		   "  -h, --help                   Print help\n",
+	.run = unregister_run,
+};

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/advisory.h"
 #include "cli/cli.h"
 #include "cli/opts.h"
 #include "cli/output.h"
@@ -14,7 +15,7 @@ const char cli_global_usage[] = "ws-ckpt [-S <SOCKET>] <COMMAND> [ARGS]";
 static const struct cli_cmd *const commands[] = {
 	&cmd_init, &cmd_checkpoint, &cmd_rollback, &cmd_delete,
 	&cmd_list, &cmd_diff,       &cmd_pin,      &cmd_unpin,   &cmd_cleanup,
-	&cmd_recover, &cmd_config,  &cmd_reload,  &cmd_status,  &cmd_version, NULL,
+	&cmd_recover, &cmd_unregister, &cmd_config,  &cmd_reload,  &cmd_status,  &cmd_version, NULL,
 };
 
 static const struct option global_longopts[] = {
@@ -114,6 +115,15 @@ static int flush_stdout(int rc)
 	return rc == CLI_EXIT_OK ? CLI_EXIT_FAIL : rc;
 }
 
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_ctx ctx = {0};
@@ -134,5 +144,9 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return usage_error(NULL, "unknown command '%s'", argv[first]);
 	rc = cmd->run(&ctx, cmd, argc - first, argv + first);
+	/* status shows the numbers itself; version and help need no daemon advice. */
+	if (rc == CLI_EXIT_OK && strcmp(cmd->name, "status") != 0 && strcmp(cmd->name, "version") != 0 &&
+	    !wants_help(argc - first, argv + first))
+		advisory_check(&ctx);
 	return flush_stdout(rc);
 }

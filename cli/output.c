@@ -188,10 +188,20 @@ void out_line(FILE *f, enum out_style st, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* While muted, the stderr shortcuts print nothing (see out_mute_stderr). */
+static bool stderr_muted;
+
+void out_mute_stderr(bool mute)
+{
+	stderr_muted = mute;
+}
+
 #define OUT_SHORTCUT(name, stream, style)                  \
 	void name(const char *fmt, ...)                    \
 	{                                                  \
 		va_list ap;                                \
+		if (stream == stderr && stderr_muted)      \
+			return;                            \
 		va_start(ap, fmt);                         \
 		out_vline(stream, style, fmt, ap);         \
 		va_end(ap);                                \

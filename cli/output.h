@@ -29,6 +29,8 @@ void out_line(FILE *f, enum out_style st, const char *fmt, ...)
 void out_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Silence out_warn/out_err/out_hint (for background requests whose failure is no news). */
+void out_mute_stderr(bool mute);
 /* Plain line on stderr (hints under an error). */
 void out_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -22,6 +22,7 @@ static const struct {
 	{ "status", OP_STATUS },   { "diff", OP_DIFF },	      { "pin", OP_PIN },
 	{ "unpin", OP_PIN },	   { "cleanup", OP_CLEANUP }, { "recover", OP_RECOVER },
 	{ "reload", OP_RELOAD },   { "config", OP_CONFIG_GET }, { "config_set", OP_CONFIG_SET },
+	{ "unregister", OP_UNREGISTER },
 };
 
 #define BAD(code, ...)                                  \
@@ -276,6 +277,7 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 	case OP_CONFIG_SET:
 		return config_fragment(root, r, err, errsz);
 	case OP_INIT:
+	case OP_UNREGISTER:
 	case OP_RECOVER:
 		return get_workspace(root, true, r, err, errsz);
 	case OP_CHECKPOINT:

@@ -41,6 +41,7 @@ static const struct op_entry table[OP__MAX] = {
 	[OP_RELOAD] = { "reload", op_reload, N_NONE, 0 },
 	[OP_CONFIG_GET] = { "config", op_config_get, N_NONE, 0 },
 	[OP_CONFIG_SET] = { "config_set", op_config_set, N_NONE, PSF_HAS_MESSAGE },
+	[OP_UNREGISTER] = { "unregister", op_unregister, N_WS, PSF_HAS_WORKSPACE },
 };
 
 static bool terminated(const char *s, size_t n)

@@ -132,7 +132,7 @@ void op_status(struct privd *pd, const struct op_call *c)
 	if (fstatvfs(pd->data_root_fd, &sv) == 0) {
 		double total = (double)sv.f_blocks * (double)sv.f_frsize;
 		cJSON_AddNumberToObject(r, "fs_total_bytes", total);
-		cJSON_AddNumberToObject(r, "fs_used_bytes", total - (double)sv.f_bfree * (double)sv.f_frsize);
+		cJSON_AddNumberToObject(r, "fs_used_bytes", total - (double)sv.f_bavail * (double)sv.f_frsize);
 	} else {
 		cJSON_AddNumberToObject(r, "fs_total_bytes", 0);
 		cJSON_AddNumberToObject(r, "fs_used_bytes", 0);

@@ -297,3 +297,51 @@ void op_recover(struct privd *pd, const struct op_call *c)
 		job_free(j);
 	}
 }
+
+/*
+ * unregister: forget a workspace whose live subvolume is gone (nothing to recover). Its
+ * index is archived as indexes/<ws_id>.unregistered-<time>; snapshot subvolumes that are
+ * still on disk are left where they are and named in the log, never deleted here.
+ */
+void op_unregister(struct privd *pd, const struct op_call *c)
+{
+	struct workspace *w = ws_find_visible(pd, c->peer, c->req->workspace);
+	char archive[96], ws_id[WS_ID_LEN + 1];
+	struct timespec now;
+	cJSON *r;
+
+	if (!w) {
+		reply_err(&c->rc, WSE_WORKSPACE_NOT_FOUND, NULL, "workspace not found: %s", c->req->workspace);
+		return;
+	}
+	if (w->busy || w->phase != WS_READY) {
+		reply_err(&c->rc, WSE_WRITE_LOCK_CONFLICT, NULL, "workspace %s is busy", w->ws_id);
+		return;
+	}
+	if (bt_is_subvol(pd->data_root_fd, w->ws_id) != 0) {
+		reply_err(&c->rc, WSE_INVALID_ARGUMENT,
+			  "Use 'ws-ckpt recover' to turn it back into a plain directory.",
+			  "workspace %s still has its live subvolume; unregister is only for workspaces whose data is gone",
+			  w->ws_id);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(ws_id, sizeof(ws_id), "%s", w->ws_id);
+	snprintf(archive, sizeof(archive), "%s.unregistered-%lld", ws_id, (long long)now.tv_sec);
+	if (renameat(pd->indexes_fd, ws_id, pd->indexes_fd, archive) < 0 && errno != ENOENT) {
+		reply_err(&c->rc, WSE_IO, NULL, "cannot archive the index of %s: %s", ws_id, strerror(errno));
+		return;
+	}
+	fsync(pd->indexes_fd);
+	if (w->nsnaps)
+		log_warn("unregister %s: %zu snapshot record(s) archived in indexes/%s; any snapshot subvolumes stay in %s/%s",
+			 ws_id, w->nsnaps, archive, pd->be.snapshots_root, ws_id);
+	r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "ws_id", ws_id);
+	cJSON_AddStringToObject(r, "workspace_path", w->path);
+	cJSON_AddStringToObject(r, "archived_index", archive);
+	registry_remove(&pd->reg, w);
+	state_save(pd);
+	log_info("workspace %s unregistered", ws_id);
+	reply_ok(&c->rc, r);
+}

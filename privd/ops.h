@@ -26,6 +26,7 @@ void op_pin(struct privd *pd, const struct op_call *c);
 void op_cleanup(struct privd *pd, const struct op_call *c);
 void op_recover(struct privd *pd, const struct op_call *c);
 void op_reload(struct privd *pd, const struct op_call *c);
+void op_unregister(struct privd *pd, const struct op_call *c);
 void op_config_get(struct privd *pd, const struct op_call *c);
 void op_config_set(struct privd *pd, const struct op_call *c);
 

@@ -9,12 +9,18 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "privd/btrfs_ops.h"
 #include "privd/ops.h"
+#include "privd/wslink.h"
 
-static struct event *cleanup_ev;
+#define HEALTH_SNAPSHOT_LIMIT 1000
+
+static struct event *cleanup_ev, *health_ev;
+static void arm_health(struct privd *pd);
 
 /* Age in seconds of an age-mode keep ("30d"), 0 for count mode or invalid. */
 static long long keep_age_secs(const char *keep)
@@ -60,6 +66,7 @@ void scheduler_arm(struct privd *pd)
 {
 	struct timeval tv;
 
+	arm_health(pd);
 	if (!cleanup_ev)
 		cleanup_ev = event_new(pd->base, -1, EV_PERSIST, run_cleanup, pd);
 	if (!cleanup_ev)
@@ -76,8 +83,55 @@ void scheduler_arm(struct privd *pd)
 
 void scheduler_stop(void)
 {
+	if (health_ev) {
+		event_free(health_ev);
+		health_ev = NULL;
+	}
 	if (cleanup_ev) {
 		event_free(cleanup_ev);
 		cleanup_ev = NULL;
 	}
+}
+
+
+/* What an operator should hear about without asking: a nearly full backend, workspaces
+ * with very many snapshots, and workspaces whose live data or path went away. */
+static void run_health(evutil_socket_t fd, short what, void *arg)
+{
+	struct privd *pd = arg;
+	struct statvfs sv;
+
+	if (fstatvfs(pd->data_root_fd, &sv) == 0 && sv.f_blocks > 0) {
+		double used = 100.0 * (double)(sv.f_blocks - sv.f_bavail) / (double)sv.f_blocks;
+		if (used > 90.0)
+			log_warn("health: btrfs backend %s is %.1f%% full; run 'ws-ckpt cleanup' or enable auto-cleanup",
+				 pd->be.mount_path, used);
+	}
+	for (size_t i = 0; i < pd->reg.n; i++) {
+		const struct workspace *w = pd->reg.ws[i];
+
+		if (w->nsnaps > HEALTH_SNAPSHOT_LIMIT)
+			log_warn("health: workspace %s (%s) has %zu snapshots (more than %d)", w->ws_id,
+				 w->path, w->nsnaps, HEALTH_SNAPSHOT_LIMIT);
+		if (w->phase == WS_READY && bt_is_subvol(pd->data_root_fd, w->ws_id) != 1)
+			log_err("health: workspace %s (%s) has lost its live subvolume", w->ws_id, w->path);
+		else if (w->phase == WS_READY && ws_link_check(pd, w) == WSL_REPLACED)
+			log_err("health: workspace path %s is no longer the ws-ckpt symlink", w->path);
+	}
+}
+
+static void arm_health(struct privd *pd)
+{
+	struct timeval tv;
+
+	if (!health_ev)
+		health_ev = event_new(pd->base, -1, EV_PERSIST, run_health, pd);
+	if (!health_ev)
+		return;
+	event_del(health_ev);
+	if (pd->cfg.health_check_interval_secs == 0)
+		return;
+	tv.tv_sec = (time_t)pd->cfg.health_check_interval_secs;
+	tv.tv_usec = 0;
+	event_add(health_ev, &tv);
 }

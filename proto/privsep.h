@@ -43,6 +43,7 @@ enum ps_op {
 	OP_RELOAD,
 	OP_CONFIG_GET,
 	OP_CONFIG_SET, /* message: TOML fragment of the keys to set */
+	OP_UNREGISTER, /* forget a workspace whose live subvolume is gone */
 	OP__MAX
 };
 

@@ -868,3 +868,40 @@ def test_list_utc(daemon):
     r = d.cli(["list", "-w", ws, "--utc"], user=ALICE, check=0)
     assert "CREATED (UTC)" in r.stdout
     assert re.search(r"u1\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r.stdout), r.stdout
+
+
+# --------------------------------------------------------------------------- advisories
+
+def test_advisory_when_backend_nearly_full(daemon):
+    """Every successful command warns once on stderr (exit 0) when the backend is more
+    than 90% full, and says how to fix it; the periodic health check logs it too."""
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    r = d.cli(["list", "-w", ws], user=ALICE, check=0)
+    assert "Warning" not in r.stderr
+    wsck.run(["runuser", "-u", ALICE, "--", "fallocate", "-l", "880M", str(ws / "big")])
+    wsck.run(["sync"])
+    r = d.cli(["list", "-w", ws], user=ALICE, check=0)
+    assert r.returncode == 0
+    assert "btrfs backend usage above 90%" in r.stderr, r.stderr
+    assert "ws-ckpt cleanup" in r.stderr
+    assert r.stderr.count("above 90%") == 1
+
+
+def test_unregister_only_when_data_is_gone(daemon):
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "u1")
+    r = d.cli(["unregister", "-w", ws], user=ALICE, check=None)
+    assert r.returncode == 1 and "recover" in r.stderr
+    ws_id = d.state()["workspaces"][0]["ws_id"]
+    d.stop()
+    wsck.run(["btrfs", "subvolume", "delete", os.path.join(str(d.mnt), ws_id)])
+    d.start()
+    r = d.cli(["unregister", "-w", ws_id], user=ALICE, check=0)
+    assert "unregistered" in r.stdout
+    assert d.state()["workspaces"] == []
+    archived = [n for n in os.listdir(d.state_dir / "indexes") if n.startswith(ws_id + ".unregistered-")]
+    assert len(archived) == 1
