@@ -11,20 +11,22 @@
 # down or stuck never hangs the shell; without `timeout`, ids are not asked for.
 
 # The commands, in the order of `ws-ckpt --help` (help itself aside).
-_ws_ckpt_commands="init checkpoint rollback delete list diff pin unpin cleanup recover config reload status version"
+_ws_ckpt_commands="init checkpoint rollback delete list diff pin unpin cleanup recover unregister config reload status version"
 
 # Options of each command (those that take a value are listed in _ws_ckpt_takes_value).
 _ws_ckpt_opts_of() {
 	case $1 in
 	init) echo "-w --workspace -h --help" ;;
-	checkpoint) echo "-w --workspace -i --id -m --message --metadata --pin -h --help" ;;
-	rollback) echo "-w --workspace -s --snapshot --discard-current --preview -h --help" ;;
+	checkpoint) echo "-w --workspace -i --id -m --message --metadata --pin --skip-unchanged -h --help" ;;
+	rollback) echo "-w --workspace -s --snapshot -n --steps --discard-current --preview -h --help" ;;
 	delete) echo "-w --workspace -s --snapshot --force -h --help" ;;
-	list | status) echo "-w --workspace --format --json -h --help" ;;
+	list) echo "-w --workspace --format --json --utc -h --help" ;;
+	status) echo "-w --workspace --format --json -h --help" ;;
 	diff) echo "-w --workspace -f --from -t --to --format --json -h --help" ;;
 	pin | unpin) echo "-w --workspace -s --snapshot -h --help" ;;
 	cleanup) echo "-w --workspace --keep -h --help" ;;
 	recover) echo "-w --workspace --all --force -h --help" ;;
+	unregister) echo "-w --workspace -h --help" ;;
 	config)
 		echo "--enable-auto-cleanup --disable-auto-cleanup --auto-cleanup-keep" \
 			"--auto-cleanup-interval --health-check-interval --img-size --img-max-percent -h --help"
@@ -36,7 +38,7 @@ _ws_ckpt_opts_of() {
 _ws_ckpt_takes_value() {
 	case $1 in
 	-S | --socket | -w | --workspace | -i | --id | -m | --message | --metadata | -s | --snapshot | \
-		-f | --from | -t | --to | --format | --keep | --auto-cleanup-keep | --auto-cleanup-interval | \
+		-f | --from | -t | --to | --format | --keep | -n | --steps | --auto-cleanup-keep | --auto-cleanup-interval | \
 		--health-check-interval | --img-size | --img-max-percent)
 		return 0 ;;
 	esac

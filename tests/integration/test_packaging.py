@@ -306,8 +306,8 @@ def test_completion_with_stub(tmp_path):
     cmds = sorted(cli_commands())
     assert got[0] == cmds
     assert got[1] == ["--help", "--socket", "--version"]
-    assert got[2] == ["--discard-current", "--help", "--preview", "--snapshot", "--workspace",
-                      "-h", "-s", "-w"]
+    assert got[2] == ["--discard-current", "--help", "--preview", "--snapshot", "--steps",
+                      "--workspace", "-h", "-n", "-s", "-w"]
     assert got[3] == ["json", "table"]
     assert got[4] == ["json"]
     assert got[5] == ["proj", "ws-6d5aaa"]
