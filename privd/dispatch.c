@@ -181,6 +181,12 @@ int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_
 	call.metadata = metadata;
 	call.peer = peer_get(session);
 	call.rc.uid = call.peer ? call.peer->uid : (uint32_t)-1;
+	if (pd->stopping) {
+		reply_err(&call.rc, WSE_BUSY, "Retry when the daemon is back.",
+			  "the daemon is shutting down; nothing was done");
+		free(metadata);
+		return 0;
+	}
 	if (!call.peer) {
 		/* HELLO was refused (or never sent): answer, do not act. */
 		reply_err(&call.rc, WSE_PERMISSION_DENIED, NULL, "unknown or refused client session");

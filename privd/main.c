@@ -31,6 +31,7 @@
 #include "privd/scheduler.h"
 #include "privd/sandbox.h"
 #include "privd/state_store.h"
+#include "privd/worker.h"
 
 struct privd *g_privd;
 
@@ -210,11 +211,36 @@ static void on_channel_close(void)
 	evtimer_add(run.respawn_ev, &tv);
 }
 
+#define DRAIN_LIMIT_MS 10000
+
+/* Graceful stop: new requests get a retryable Busy; running workers (init copy, diff,
+ * recover) get up to DRAIN_LIMIT_MS to finish so their clients see a real result. */
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	static long long deadline;
+	struct timeval tv = { 0, 100000 };
+
+	if (!deadline)
+		deadline = mono_ms() + DRAIN_LIMIT_MS;
+	if (worker_active() == 0 || mono_ms() >= deadline) {
+		if (worker_active())
+			log_warn("stopping with %d operation(s) still running; they are resolved at the next start",
+				 worker_active());
+		event_base_loopexit(g_privd->base, NULL);
+		return;
+	}
+	event_base_once(g_privd->base, -1, EV_TIMEOUT, drain_tick, NULL, &tv);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
-	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (g_privd->stopping)
+		return;
+	log_info("received %s, shutting down (%d operation(s) in flight)",
+		 sig == SIGTERM ? "SIGTERM" : "SIGINT", worker_active());
 	run.stopping = true;
-	event_base_loopexit(g_privd->base, NULL);
+	g_privd->stopping = true;
+	drain_tick(-1, 0, NULL);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)

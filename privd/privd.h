@@ -38,6 +38,7 @@ struct privd {
 	int lock_fd;
 	int listen_fd;
 	bool socket_activated; /* systemd owns the socket file: never unlink it */
+	bool stopping;         /* SIGTERM seen: finish running work, accept no new work */
 	uid_t frontd_uid;
 	gid_t frontd_gid;
 	gid_t socket_gid;

@@ -20,6 +20,8 @@
 #include "common/log.h"
 #include "privd/sandbox.h"
 
+static int active_workers; /* started and not yet reported back */
+
 struct worker_result {
 	int32_t rc;
 	char msg[WORKER_MSG_MAX];
@@ -134,8 +136,14 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 			WTERMSIG(status) == SIGSYS ? " (SIGSYS: a system call its seccomp filter forbids)" : "");
 	event_free(wk->ev);
 	close(wk->fd);
+	active_workers--;
 	wk->done(wk->pd, wk->cbarg, res.rc, res.msg);
 	free(wk);
+}
+
+int worker_active(void)
+{
+	return active_workers;
 }
 
 int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
@@ -182,6 +190,7 @@ int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t
 		free(wk);
 		return -ENOMEM;
 	}
+	active_workers++;
 	log_debug("worker %d started as uid %u", (int)pid, (unsigned)uid);
 	return 0;
 }

@@ -21,6 +21,9 @@ typedef void (*worker_done)(struct privd *pd, void *cbarg, int rc, const char *m
  * needs CAP_SYS_ADMIN and touches no user path). */
 #define WORKER_KEEP_PRIVS ((uid_t)-1)
 
+/* Workers still running (graceful shutdown waits for them). */
+int worker_active(void);
+
 /* keep: descriptors the job uses (kept at their numbers; everything else is closed). */
 int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
 		 worker_job job, void *jobarg, worker_done done, void *cbarg);

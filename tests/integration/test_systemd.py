@@ -263,3 +263,26 @@ def test_socket_unit_matches_service():
     # stopping the service must not remove /run/ws-ckpt, where systemd holds the socket
     assert "RuntimeDirectoryPreserve=yes" in active(svc)
     assert "Type=notify" in active(svc)
+
+
+def test_graceful_stop_finishes_inflight_init(daemon):
+    """SIGTERM while an init copy runs: that client gets its real result; a request that
+    arrives during the drain gets a retryable Busy; then the daemon exits 0 and the
+    workspace is complete."""
+    d = daemon
+    ws = d.make_ws(wsck.ALICE, {})
+    wsck.run(["runuser", "-u", wsck.ALICE, "--", "sh", "-c",
+              "for i in $(seq 1 200); do head -c 1048576 /dev/urandom > %s/f$i; done" % ws])
+    init = subprocess.Popen(["runuser", "-u", wsck.ALICE, "--", "env",
+                             "WS_CKPT_SOCKET=%s" % d.sock, str(wsck.BUILD / "ws-ckpt"),
+                             "init", "-w", str(ws)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd="/")
+    wsck.wait_until(lambda: "init of %s" % ws in d.log, 10)
+    os.kill(d.pid, signal.SIGTERM)
+    busy = d.raw({"v": 1, "id": 1, "op": "version"}, user=wsck.ALICE)
+    out, err = init.communicate(timeout=60)
+    assert init.returncode == 0, err
+    assert "Workspace initialized" in out
+    assert busy.get("ok") is True or busy["error"]["code"] == "Busy", busy
+    assert d.proc.wait(timeout=30) == 0
+    assert os.path.islink(ws) and len(os.listdir(ws)) == 200
