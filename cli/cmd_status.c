@@ -65,8 +65,11 @@ static void status_daemon(const cJSON *res)
 	const char *s;
 
 	out_line(stdout, OUT_BOLD, "Daemon Status");
-	if ((s = json_str(res, "daemon_version")))
-		out_line(stdout, OUT_PLAIN, "  Version: %s", s);
+	if ((s = json_str(res, "daemon_version"))) {
+		out_line(stdout, OUT_PLAIN, "  Version: %s (cli %s)", s, WSCKPT_VERSION);
+		if (strcmp(s, WSCKPT_VERSION) != 0)
+			out_warn("⚠ Version mismatch: ws-ckpt (cli) %s, ws-ckptd (daemon) %s.", WSCKPT_VERSION, s);
+	}
 	printf("  Uptime: %" PRIu64 " seconds\n", json_u64(res, "uptime_secs", 0));
 	if ((s = json_str(res, "backend")))
 		out_line(stdout, OUT_PLAIN, "  Backend: %s", s);
