@@ -93,6 +93,7 @@ integration: all testbins
 # make check: everything, including a short fuzz pass (CHECK_FUZZ_SECONDS per harness).
 CHECK_FUZZ_SECONDS ?= 5
 check: all unit integration
+	$(MAKE) --no-print-directory bench BENCH_QUICK=1
 	$(MAKE) --no-print-directory fuzz-regress
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
@@ -240,4 +241,4 @@ $(BENCH_DIR)/%: bench/%.c
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 bench: all $(BENCH_BINS)
-	BENCH_QUICK=$(BENCH_QUICK) bash bench/run.sh
+	BENCH_QUICK=$(BENCH_QUICK) BENCH_PROFILE=$(BENCH_PROFILE) bash bench/run.sh

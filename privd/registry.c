@@ -204,3 +204,20 @@ enum ws_phase ws_phase_parse(const char *s)
 		return WS_RECOVERING;
 	return WS_READY;
 }
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(((const struct snapshot *)a)->id, ((const struct snapshot *)b)->id);
+}
+
+bool ws_has_duplicate_ids(struct workspace *w)
+{
+	if (w->nsnaps < 2)
+		return false;
+	qsort(w->snaps, w->nsnaps, sizeof(*w->snaps), cmp_id);
+	for (size_t i = 1; i < w->nsnaps; i++) {
+		if (strcmp(w->snaps[i - 1].id, w->snaps[i].id) == 0)
+			return true;
+	}
+	return false;
+}

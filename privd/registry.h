@@ -64,6 +64,8 @@ void snapshot_clear(struct snapshot *s);
  * the number of matches (0: none).
  */
 struct snapshot *ws_snapshot_resolve(const struct workspace *w, const char *ref, size_t *matches);
+/* Sorts by id (callers re-sort by creation) and reports a repeated id. */
+bool ws_has_duplicate_ids(struct workspace *w);
 /* Creation order (created_at, then id). */
 void ws_sort_snapshots(struct workspace *w);
 int ws_pending_add(struct workspace *w, const char *id);
