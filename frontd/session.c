@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/validate.h"
 #include "frontd/diffstream.h"
 #include "frontd/frontd.h"
 #include "frontd/request.h"
@@ -23,6 +24,8 @@
 #define RESULT_MAX (64u * 1024u * 1024u)
 #define IDLE_TIMEOUT_S 300
 #define WRITE_TIMEOUT_S 30
+/* Answers a client has not read yet: past this, no new request is taken from it. */
+#define PENDING_OUTPUT_MAX (4u * 1024u * 1024u)
 
 struct session {
 	struct session *next;
@@ -93,6 +96,34 @@ static void write_line(struct session *s, const char *text)
 	evbuffer_add(out, "\n", 1);
 }
 
+/* Error texts may quote client bytes: replace invalid UTF-8 so the reply stays JSON. */
+static cJSON *utf8_string(const char *text)
+{
+	size_t len = strlen(text);
+	char *copy;
+	cJSON *item;
+
+	if (utf8_valid(text, len))
+		return cJSON_CreateString(text);
+	copy = strdup(text);
+	if (!copy)
+		return cJSON_CreateString("(unprintable)");
+	for (size_t i = 0; i < len;) {
+		size_t n = 1;
+		/* Keep the longest valid sequence at i (1..4 bytes), else replace one byte. */
+		while (n <= 4 && i + n <= len && !utf8_valid(copy + i, n))
+			n++;
+		if (n > 4 || i + n > len) {
+			copy[i] = '?';
+			n = 1;
+		}
+		i += n;
+	}
+	item = cJSON_CreateString(copy);
+	free(copy);
+	return item;
+}
+
 static void send_error(struct session *s, const char *idtext, enum ws_err code, const char *msg,
 		       const char *hint)
 {
@@ -103,9 +134,9 @@ static void send_error(struct session *s, const char *idtext, enum ws_err code, 
 	cJSON_AddBoolToObject(root, "ok", false);
 	e = cJSON_AddObjectToObject(root, "error");
 	cJSON_AddStringToObject(e, "code", ws_err_name(code));
-	cJSON_AddStringToObject(e, "message", msg);
+	cJSON_AddItemToObject(e, "message", utf8_string(msg));
 	if (hint && hint[0])
-		cJSON_AddStringToObject(e, "hint", hint);
+		cJSON_AddItemToObject(e, "hint", utf8_string(hint));
 	text = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	if (text) {
@@ -160,7 +191,8 @@ static void process_input(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
-	while (!s->busy && !s->closing) {
+	while (!s->busy && !s->closing &&
+	       evbuffer_get_length(bufferevent_get_output(s->bev)) < PENDING_OUTPUT_MAX) {
 		struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 		char *line;
 
@@ -199,6 +231,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 	if (s->closing)
 		session_free(s);
+	else
+		process_input(s); /* the client read its answers: take the next requests */
 }
 
 /* After the client's EOF: answer what it sent, then close. */

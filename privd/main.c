@@ -184,9 +184,20 @@ static void reap_frontd(void)
 
 	if (pid <= 0)
 		return;
+	/* A compromised frontd may ignore SIGTERM: never wait on it for more than 2 s. */
 	kill(pid, SIGTERM);
-	while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
-		;
+	for (int i = 0; i < 200; i++) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r != 0 && !(r < 0 && errno == EINTR))
+			break;
+		usleep(10000);
+	}
+	if (r == 0) {
+		log_warn("frontd (pid %d) ignored SIGTERM; killing it", (int)pid);
+		kill(pid, SIGKILL);
+		while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR)
+			;
+	}
 	run.frontd_pid = 0;
 	/* SIGSYS: its seccomp filter stopped a forbidden system call (a bug or an attack). */
 	if (r == pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)

@@ -20,9 +20,20 @@ static int check_socket(const struct privd *pd, int fd, char *err, size_t errsz)
 	int type = 0, domain = 0;
 	socklen_t ilen = sizeof(int);
 
+	int listening = 0;
+	struct sockaddr_un peer;
+	socklen_t plen = sizeof(peer);
+
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ilen) < 0 || domain != AF_UNIX ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ilen) < 0 || type != SOCK_STREAM) {
 		snprintf(err, errsz, "passed fd is not a unix stream socket");
+		return -1;
+	}
+	/* A listening socket "has" the credentials of whoever called listen(): privd, root.
+	 * Only a connected socket with a real peer identifies a client. */
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ilen) < 0 || listening ||
+	    getpeername(fd, (struct sockaddr *)&peer, &plen) < 0) {
+		snprintf(err, errsz, "passed socket is not a connected client socket");
 		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));

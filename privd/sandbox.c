@@ -190,7 +190,7 @@ static const int privd_syscalls[] = {
 	SCMP_SYS(fgetxattr), SCMP_SYS(fsetxattr), SCMP_SYS(copy_file_range),
 	/* the privsep channel, the launcher, syslog; sockets are AF_UNIX only (below) */
 	SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(sendto),
-	SCMP_SYS(recvfrom), SCMP_SYS(getsockopt), SCMP_SYS(getsockname), SCMP_SYS(shutdown),
+	SCMP_SYS(recvfrom), SCMP_SYS(getsockopt), SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown),
 	/* libevent */
 	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait),
 	SCMP_SYS(epoll_pwait), SCMP_SYS(pipe2),
