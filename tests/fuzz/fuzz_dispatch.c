@@ -58,11 +58,15 @@ static void check_accepted(const struct ps_request *r, const char *metadata)
 	CHECK(r->snapshot[0] == '\0' || snapshot_id_valid(r->snapshot));
 	CHECK(memchr(r->snapshot2, '\0', sizeof(r->snapshot2)) != NULL);
 	CHECK(r->snapshot2[0] == '\0' || snapshot_id_valid(r->snapshot2));
+	/* rollback -n N names no snapshot: the history does. */
 	CHECK(r->snapshot[0] != '\0' || r->snapshot2[0] != '\0' ||
+	      (r->op == OP_ROLLBACK && r->number != 0) ||
 	      (r->op != OP_CHECKPOINT && r->op != OP_ROLLBACK && r->op != OP_DELETE &&
 	       r->op != OP_PIN && r->op != OP_DIFF));
 	CHECK(r->reserved == 0);
-	CHECK(r->number == 0 || r->op == OP_CLEANUP);
+	CHECK(r->number == 0 || r->op == OP_CLEANUP || r->op == OP_ROLLBACK);
+	CHECK(r->op != OP_ROLLBACK || r->number == 0 ||
+	      (r->snapshot[0] == '\0' && r->snapshot2[0] == '\0'));
 	CHECK((r->flags & PSF_HAS_MESSAGE) || r->message[0] == '\0');
 	CHECK((r->metadata_len == 0) == (metadata == NULL));
 	/* Strings go into state files and client replies, which are JSON: UTF-8 only. */
