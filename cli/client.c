@@ -1,5 +1,6 @@
 /* Connecting to ws-ckptd, sending one request line and reading its reply. */
 #include "cli/client.h"
+#include "cli/reply.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -370,5 +371,22 @@ int client_call_quiet(const char *path, const cJSON *req, cJSON **reply)
 	out_mute_stderr(true);
 	rc = client_call(path, req, reply);
 	out_mute_stderr(false);
+	return rc;
+}
+
+int client_render(const char *path, cJSON *req,
+		  int (*render)(const cJSON *res, enum out_format fmt), enum out_format fmt,
+		  enum err_style style)
+{
+	cJSON *reply = NULL;
+	const cJSON *res;
+	int rc = CLI_EXIT_FAIL;
+
+	if (req && client_call(path, req, &reply) == 0) {
+		res = reply_result(reply);
+		rc = res ? render(res, fmt) : reply_print_error(reply, style);
+	}
+	cJSON_Delete(req);
+	cJSON_Delete(reply);
 	return rc;
 }

@@ -6,6 +6,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli/opts.h"
+#include "cli/reply.h"
+
 #ifndef CLI_CONNECT_TIMEOUT_SECS
 #define CLI_CONNECT_TIMEOUT_SECS 30
 #endif
@@ -29,6 +32,13 @@ bool req_add_bool(cJSON *req, const char *key, bool val);
  * and what to do (daemon not running, permission, timeout, malformed reply...).
  */
 int client_call(const char *path, const cJSON *req, cJSON **reply);
+/*
+ * Send req (always freed, may be NULL after a failed build) and hand the result to render,
+ * or print the daemon's error in the given style. Returns an exit code.
+ */
+int client_render(const char *path, cJSON *req,
+		  int (*render)(const cJSON *res, enum out_format fmt), enum out_format fmt,
+		  enum err_style style);
 /* Same, printing nothing on failure. */
 int client_call_quiet(const char *path, const cJSON *req, cJSON **reply);
 

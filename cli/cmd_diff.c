@@ -64,27 +64,20 @@ static int diff_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int ar
 {
 	struct diff_args a = {0};
 	char ws[WS_PATH_MAX];
-	cJSON *req = NULL, *reply = NULL;
-	const cJSON *res;
+	cJSON *req;
 	int rc = diff_parse(cmd, argc, argv, &a);
 
 	if (rc >= 0)
 		return rc;
 	if ((rc = wsarg_resolve(cmd, a.ws, ws, sizeof(ws))) != 0)
 		return rc;
-	rc = CLI_EXIT_FAIL;
 	req = req_new("diff");
-	if (!req || !req_add_str(req, "workspace", ws) || !req_add_str(req, "from", a.from) ||
-	    (a.to && !req_add_str(req, "to", a.to)))
-		goto out;
-	if (client_call(ctx->socket_path, req, &reply) != 0)
-		goto out;
-	res = reply_result(reply);
-	rc = res ? diff_render(res, a.fmt) : reply_print_error(reply, ERR_STYLE_GENERIC);
-out:
-	cJSON_Delete(req);
-	cJSON_Delete(reply);
-	return rc;
+	if (req && (!req_add_str(req, "workspace", ws) || !req_add_str(req, "from", a.from) ||
+	    (a.to && !req_add_str(req, "to", a.to)))) {
+		cJSON_Delete(req);
+		req = NULL;
+	}
+	return client_render(ctx->socket_path, req, diff_render, a.fmt, ERR_STYLE_GENERIC);
 }
 
 const struct cli_cmd cmd_diff = {
