@@ -355,11 +355,10 @@ void init_start(struct privd *pd, const struct op_call *c, bool then_checkpoint)
 		goto out;
 	j->dir_dev = st.st_dev;
 	j->dir_ino = st.st_ino;
-	snprintf(j->link_target, sizeof(j->link_target), "%s/%s", pd->be.data_root, "");
 	w = prepare(pd, c, j, &st);
 	if (!w)
 		goto out;
-	snprintf(j->link_target, sizeof(j->link_target), "%s/%s", pd->be.data_root, j->ws_id);
+	ws_link_target(pd, j->ws_id, j->link_target, sizeof(j->link_target));
 	keep[0] = j->parent_fd;
 	keep[1] = j->dir_fd;
 	keep[2] = j->subvol_fd;

@@ -44,16 +44,6 @@ static void job_free(struct recover_job *j)
 	free(j);
 }
 
-static bool is_our_link(int parent_fd, const char *name, const char *target)
-{
-	char buf[CFG_PATH_MAX + 16];
-	ssize_t n = readlinkat(parent_fd, name, buf, sizeof(buf) - 1);
-
-	if (n < 0)
-		return false;
-	buf[n] = '\0';
-	return strcmp(buf, target) == 0;
-}
 
 static int copy_out(struct recover_job *j, const char *tmp, char *msg, size_t msgsz)
 {
@@ -87,7 +77,7 @@ static int recover_worker(void *arg, char *msg, size_t msgsz)
 	snprintf(tmp, sizeof(tmp), RECOVER_TMP_FMT, j->ws_id);
 	remove_tree(j->parent_fd, tmp, rmmsg, sizeof(rmmsg)); /* an earlier failed attempt */
 	rc = copy_out(j, tmp, msg, msgsz);
-	if (rc == 0 && !is_our_link(j->parent_fd, j->base, j->link_target)) {
+	if (rc == 0 && !link_points_to(j->parent_fd, j->base, j->link_target)) {
 		snprintf(msg, msgsz, "%s is no longer the workspace symlink; nothing changed", j->base);
 		rc = -ESTALE;
 	}
@@ -148,38 +138,40 @@ static void remove_index(struct privd *pd, const char *ws_id)
 	fsync(pd->indexes_fd);
 }
 
+/* Parent of path, opened without following links, and the name and target of the old
+ * symlink recover leaves at the temporary name. fd or -errno. */
+static int open_old_link(const struct privd *pd, const char *path, const char *ws_id, char *tmp,
+			 size_t tmpsz, char *target, size_t targetsz)
+{
+	const char *base;
+
+	snprintf(tmp, tmpsz, RECOVER_TMP_FMT, ws_id);
+	ws_link_target(pd, ws_id, target, targetsz);
+	return ws_open_parent(path, &base);
+}
+
 /* The old symlink at the temporary name, if it is still ours. */
 static void remove_old_link(struct privd *pd, const char *path, const char *ws_id)
 {
-	char parent[WS_PATH_MAX], tmp[300], target[CFG_PATH_MAX + 16];
-	const char *slash = strrchr(path, '/');
-	int fd;
+	char tmp[300], target[WS_PATH_MAX];
+	int fd = open_old_link(pd, path, ws_id, tmp, sizeof(tmp), target, sizeof(target));
 
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
-	snprintf(tmp, sizeof(tmp), RECOVER_TMP_FMT, ws_id);
-	snprintf(target, sizeof(target), "%s/%s", pd->be.data_root, ws_id);
-	fd = open_nofollow_path(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return;
-	if (is_our_link(fd, tmp, target) && unlinkat(fd, tmp, 0) == 0)
+	if (link_points_to(fd, tmp, target) && unlinkat(fd, tmp, 0) == 0)
 		fsync(fd);
 	close(fd);
 }
 
 bool recover_swapped(const struct privd *pd, const struct workspace *w)
 {
-	char parent[WS_PATH_MAX], tmp[300], target[CFG_PATH_MAX + 16];
-	const char *slash = strrchr(w->path, '/');
+	char tmp[300], target[WS_PATH_MAX];
+	int fd = open_old_link(pd, w->path, w->ws_id, tmp, sizeof(tmp), target, sizeof(target));
 	bool swapped;
-	int fd;
 
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - w->path), w->path);
-	snprintf(tmp, sizeof(tmp), RECOVER_TMP_FMT, w->ws_id);
-	snprintf(target, sizeof(target), "%s/%s", pd->be.data_root, w->ws_id);
-	fd = open_nofollow_path(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return false;
-	swapped = is_our_link(fd, tmp, target);
+	swapped = link_points_to(fd, tmp, target);
 	close(fd);
 	return swapped;
 }
@@ -236,16 +228,15 @@ static void recover_done(struct privd *pd, void *arg, int rc, const char *msg)
 static int open_fds(struct privd *pd, const struct op_call *c, struct workspace *w,
 		    struct recover_job *j)
 {
-	char parent[WS_PATH_MAX];
-	const char *slash = strrchr(w->path, '/');
+	const char *base;
 
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - w->path), w->path);
-	snprintf(j->base, sizeof(j->base), "%s", slash + 1);
-	j->parent_fd = open_nofollow_path(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY);
+	j->parent_fd = ws_open_parent(w->path, &base);
+	if (j->parent_fd >= 0)
+		snprintf(j->base, sizeof(j->base), "%s", base);
 	j->live_fd = open_beneath(pd->data_root_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
 	if (j->parent_fd < 0 || j->live_fd < 0) {
 		reply_err(&c->rc, WSE_IO, NULL, "cannot open %s: %s",
-			  j->parent_fd < 0 ? parent : "the live subvolume",
+			  j->parent_fd < 0 ? "the directory holding the workspace" : "the live subvolume",
 			  strerror(-(j->parent_fd < 0 ? j->parent_fd : j->live_fd)));
 		return -1;
 	}
@@ -272,7 +263,7 @@ void op_recover(struct privd *pd, const struct op_call *c)
 	}
 	j->rc = c->rc;
 	snprintf(j->ws_id, sizeof(j->ws_id), "%s", w->ws_id);
-	snprintf(j->link_target, sizeof(j->link_target), "%s/%s", pd->be.data_root, w->ws_id);
+	ws_link_target(pd, w->ws_id, j->link_target, sizeof(j->link_target));
 	if (open_fds(pd, c, w, j) < 0) {
 		job_free(j);
 		return;

@@ -10,25 +10,41 @@
 
 #include "privd/fsutil.h"
 
-static int open_parent(const struct workspace *w, const char **base)
+int ws_open_parent(const char *path, const char **base)
 {
 	char parent[WS_PATH_MAX];
-	const char *slash = strrchr(w->path, '/');
+	const char *slash = strrchr(path, '/');
 
 	if (!slash || slash[1] == '\0')
 		return -EINVAL;
-	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - w->path), w->path);
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
 	*base = slash + 1;
 	return open_nofollow_path(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY);
 }
 
+void ws_link_target(const struct privd *pd, const char *ws_id, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s/%s", pd->be.data_root, ws_id);
+}
+
+bool link_points_to(int dirfd, const char *name, const char *target)
+{
+	char buf[WS_PATH_MAX];
+	ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return strcmp(buf, target) == 0;
+}
+
 enum ws_link_state ws_link_check(const struct privd *pd, const struct workspace *w)
 {
-	char target[WS_PATH_MAX], want[WS_PATH_MAX];
+	char want[WS_PATH_MAX];
 	const char *base;
 	struct stat st;
-	ssize_t n;
-	int fd = open_parent(w, &base);
+	bool ours;
+	int fd = ws_open_parent(w->path, &base);
 
 	if (fd < 0)
 		return fd == -ENOENT ? WSL_MISSING : WSL_UNKNOWN;
@@ -41,24 +57,21 @@ enum ws_link_state ws_link_check(const struct privd *pd, const struct workspace 
 		close(fd);
 		return WSL_REPLACED;
 	}
-	n = readlinkat(fd, base, target, sizeof(target) - 1);
+	ws_link_target(pd, w->ws_id, want, sizeof(want));
+	ours = link_points_to(fd, base, want);
 	close(fd);
-	if (n < 0)
-		return WSL_UNKNOWN;
-	target[n] = '\0';
-	snprintf(want, sizeof(want), "%s/%s", pd->be.data_root, w->ws_id);
-	return strcmp(target, want) == 0 ? WSL_OK : WSL_REPLACED;
+	return ours ? WSL_OK : WSL_REPLACED;
 }
 
 int ws_link_restore(const struct privd *pd, const struct workspace *w)
 {
 	char want[WS_PATH_MAX];
 	const char *base;
-	int fd = open_parent(w, &base), rc = 0;
+	int fd = ws_open_parent(w->path, &base), rc = 0;
 
 	if (fd < 0)
 		return fd;
-	snprintf(want, sizeof(want), "%s/%s", pd->be.data_root, w->ws_id);
+	ws_link_target(pd, w->ws_id, want, sizeof(want));
 	/* Created through the parent fd we opened without following links: it lands in that
 	 * directory and nowhere else; then handed to the owner like the one init made. */
 	if (symlinkat(want, fd, base) < 0 ||
