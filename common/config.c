@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -255,20 +256,34 @@ static int parse_value(struct parser *ps, const char *p, struct value *v)
 }
 
 /* Duration as in the Rust ws-ckpt: <u64><s|m|h|d|w>, case-insensitive unit. */
-static bool duration_valid(const char *s)
+bool config_duration_secs(const char *s, unsigned long long *secs)
 {
+	static const char units[] = "smhdw";
+	static const unsigned long long mult[] = { 1, 60, 3600, 86400, 604800 };
 	size_t len = strlen(s);
+	const char *u;
 	char *end;
 	unsigned long long n;
 
-	if (len < 2 || !strchr("smhdwSMHDW", s[len - 1]))
+	if (len < 2 || !isdigit((unsigned char)s[0]))
 		return false;
-	if (!isdigit((unsigned char)s[0]))
+	u = strchr(units, tolower((unsigned char)s[len - 1]));
+	if (!u || !*u)
 		return false;
 	errno = 0;
 	n = strtoull(s, &end, 10);
-	(void)n;
-	return errno == 0 && end == s + len - 1;
+	if (errno != 0 || end != s + len - 1)
+		return false;
+	/* Saturate rather than wrap: a huge age simply keeps everything. */
+	*secs = n > ULLONG_MAX / mult[u - units] ? ULLONG_MAX : n * mult[u - units];
+	return true;
+}
+
+static bool duration_valid(const char *s)
+{
+	unsigned long long secs;
+
+	return config_duration_secs(s, &secs);
 }
 
 static int store_path(struct parser *ps, const struct key_def *k, const struct value *v, char *dst)

@@ -54,6 +54,9 @@ void config_finish(struct config *cfg);
 
 const char *backend_kind_name(enum backend_kind k);
 
+/* Duration "<n><s|m|h|d|w>" (unit case-insensitive) in seconds, saturating; false if not one. */
+bool config_duration_secs(const char *s, unsigned long long *secs);
+
 /* Did the file set section.key? (section "" for top-level keys) */
 bool config_is_set(const struct config *cfg, const char *section, const char *key);
 

@@ -5,13 +5,13 @@
  */
 #include "privd/scheduler.h"
 
-#include <ctype.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "common/config.h"
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/ops.h"
@@ -22,24 +22,14 @@
 static struct event *cleanup_ev, *health_ev;
 static void arm_health(struct privd *pd);
 
-/* Age in seconds of an age-mode keep ("30d"), 0 for count mode or invalid. */
+/* Age in seconds of an age-mode keep ("30d"); 0 for count mode, "0d" or absurd ages. */
 static long long keep_age_secs(const char *keep)
 {
-	size_t len = strlen(keep);
-	long long n, mult;
+	unsigned long long secs;
 
-	if (len < 2 || !isalpha((unsigned char)keep[len - 1]))
+	if (!config_duration_secs(keep, &secs) || secs >= (1ULL << 40))
 		return 0;
-	n = strtoll(keep, NULL, 10);
-	switch (tolower((unsigned char)keep[len - 1])) {
-	case 's': mult = 1; break;
-	case 'm': mult = 60; break;
-	case 'h': mult = 3600; break;
-	case 'd': mult = 86400; break;
-	case 'w': mult = 604800; break;
-	default: return 0;
-	}
-	return n > 0 && n < (1LL << 40) / mult ? n * mult : 0;
+	return (long long)secs;
 }
 
 static void run_cleanup(evutil_socket_t fd, short what, void *arg)
