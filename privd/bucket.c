@@ -7,6 +7,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -47,11 +48,19 @@ static int set_owner_read_acl(int fd, uid_t owner)
 	return fsetxattr(fd, "system.posix_acl_access", &acl, sizeof(acl), 0) < 0 ? -errno : 0;
 }
 
-int bucket_open(struct privd *pd, const struct workspace *w)
+int bucket_open(struct privd *pd, struct workspace *w)
 {
-	int fd = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0750, 0, 0);
-	int rc;
+	int fd, rc;
 
+	/* Owner, mode and ACL were set by an earlier call of this run: each change would
+	 * dirty the bucket's inode and lengthen the commit every checkpoint waits for. */
+	if (w->bucket_ready) {
+		fd = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+		if (fd >= 0 || fd != -ENOENT)
+			return fd;
+		w->bucket_ready = false;
+	}
+	fd = ensure_dir_at(pd->snapshots_fd, w->ws_id, 0750, 0, 0);
 	if (fd < 0)
 		return fd;
 	/* Root-owned workspaces need no extra entry. */
@@ -62,5 +71,6 @@ int bucket_open(struct privd *pd, const struct workspace *w)
 		close(fd);
 		return rc;
 	}
+	w->bucket_ready = true;
 	return fd;
 }

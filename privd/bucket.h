@@ -9,6 +9,6 @@
  * giving the workspace owner r-x, so the owner can browse their snapshots and nobody
  * else can list or enter them. fd or -errno.
  */
-int bucket_open(struct privd *pd, const struct workspace *w);
+int bucket_open(struct privd *pd, struct workspace *w);
 
 #endif

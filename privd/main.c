@@ -22,6 +22,7 @@
 #include "privd/config_ops.h"
 #include "privd/frontd_spawn.h"
 #include "privd/fsutil.h"
+#include "privd/index_journal.h"
 #include "privd/listener.h"
 #include "privd/lockfile.h"
 #include "privd/migrate.h"
@@ -345,6 +346,7 @@ static void shutdown_all(struct privd *pd)
 		close(pd->listen_fd);
 	}
 	if (pd->state_dir_fd >= 0 && pd->lock_fd >= 0) {
+		index_compact_all(pd);
 		state_save(pd);
 		lockfile_release(pd->state_dir_fd, pd->lock_fd);
 	}

@@ -60,9 +60,10 @@ static void restore_record(struct workspace *w, struct snapshot *saved)
 	struct snapshot *s = ws_snapshot_add(w, saved->id);
 
 	ws_pending_remove(w, saved->id);
-	if (s)
+	if (s) {
 		*s = *saved;
-	else
+		ws_snapshot_touch(s);
+	} else
 		snapshot_clear(saved);
 }
 
@@ -87,8 +88,10 @@ int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, c
 	if (strcmp(w->head, saved.id) == 0)
 		snprintf(w->head, sizeof(w->head), "%s", saved.parent);
 	for (size_t i = 0; i < w->nsnaps; i++) {
-		if (strcmp(w->snaps[i].parent, saved.id) == 0)
+		if (strcmp(w->snaps[i].parent, saved.id) == 0) {
 			snprintf(w->snaps[i].parent, sizeof(w->snaps[i].parent), "%s", saved.parent);
+			ws_snapshot_touch(&w->snaps[i]);
+		}
 	}
 	rc = index_save(pd, w);
 	if (rc < 0) {

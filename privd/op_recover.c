@@ -20,6 +20,7 @@
 #include "privd/btrfs_ops.h"
 #include "privd/copytree.h"
 #include "privd/fsutil.h"
+#include "privd/index_journal.h"
 #include "privd/ops.h"
 #include "privd/recover.h"
 #include "privd/state_store.h"
@@ -132,6 +133,8 @@ static void remove_index(struct privd *pd, const char *ws_id)
 {
 	char rel[64];
 
+	snprintf(rel, sizeof(rel), "%s/" INDEX_JOURNAL_FILE, ws_id);
+	unlinkat(pd->indexes_fd, rel, 0);
 	snprintf(rel, sizeof(rel), "%s/index.json", ws_id);
 	unlinkat(pd->indexes_fd, rel, 0);
 	unlinkat(pd->indexes_fd, ws_id, AT_REMOVEDIR);
@@ -316,6 +319,9 @@ void op_unregister(struct privd *pd, const struct op_call *c)
 			  w->ws_id);
 		return;
 	}
+	/* The archive is read by people and by the Rust ws-ckpt: index.json alone must be whole. */
+	if (w->index_on_disk && (w->journal_bytes > 0 || w->journal_broken))
+		index_compact(pd, w);
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(ws_id, sizeof(ws_id), "%s", w->ws_id);
 	snprintf(archive, sizeof(archive), "%s.unregistered-%lld", ws_id, (long long)now.tv_sec);

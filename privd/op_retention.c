@@ -20,6 +20,7 @@ void op_pin(struct privd *pd, const struct op_call *c)
 		return;
 	was = s->pinned;
 	s->pinned = pin;
+	ws_snapshot_touch(s);
 	rc = was == pin ? 0 : index_save(pd, w);
 	if (rc < 0) {
 		s->pinned = was;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/bucket.h"
+#include "privd/bucket_scan.h"
 #include "privd/fsutil.h"
 #include "privd/init.h"
 #include "privd/recover.h"
@@ -42,30 +43,55 @@ static int finish_init(struct privd *pd, struct workspace *w)
 	return 2;
 }
 
-static int check_snapshots(struct privd *pd, struct workspace *w)
+static int check_snapshots(struct privd *pd, struct workspace *w, const struct bucket_scan *bs)
 {
-	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
 	int changes = 0;
 
 	for (size_t i = 0; i < w->nsnaps; i++) {
 		struct snapshot *s = &w->snaps[i];
-		bool present = bucket >= 0 && bt_is_subvol(bucket, s->id) == 1;
+		struct bucket_entry *e = bucket_scan_find(bs, s->id);
+		bool present = e != NULL;
 
+		if (e)
+			e->matched = true;
 		if (!present && !s->missing) {
 			log_err("Snapshot %s subvolume missing at %s/%s/%s, marking as unavailable", s->id,
 				pd->be.snapshots_root, w->ws_id, s->id);
 			s->missing = true;
+			ws_snapshot_touch(s);
 			changes++;
 		} else if (present && s->missing) {
 			log_info("Snapshot %s subvolume recovered", s->id);
 			s->missing = false;
+			ws_snapshot_touch(s);
 			changes++;
 		}
 	}
-	if (bucket >= 0)
-		close(bucket);
 	if (changes)
 		index_save(pd, w);
+	return changes;
+}
+
+/* Recorded snapshots against the bucket's content: missing ones flagged, unrecorded
+ * subvolumes adopted. One listing of the bucket serves both. */
+static int check_bucket(struct privd *pd, struct workspace *w)
+{
+	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	struct bucket_scan bs = { 0 };
+	int changes, rc;
+
+	if (bucket >= 0 && (rc = bucket_scan(bucket, &bs)) < 0) {
+		log_err("cannot list the snapshots of %s: %s; leaving its index as it is", w->ws_id,
+			strerror(-rc));
+		close(bucket);
+		return 0;
+	}
+	changes = check_snapshots(pd, w, &bs);
+	if (bucket >= 0)
+		changes += snapshot_adopt_orphans(pd, w, bucket, &bs);
+	bucket_scan_free(&bs);
+	if (bucket >= 0)
+		close(bucket);
 	return changes;
 }
 
@@ -173,8 +199,7 @@ int reconcile_all(struct privd *pd)
 				pd->be.data_root, w->ws_id);
 		else
 			check_link(pd, w);
-		changes += check_snapshots(pd, w);
-		changes += snapshot_adopt_orphans(pd, w);
+		changes += check_bucket(pd, w);
 		i++;
 	}
 	if (changes)

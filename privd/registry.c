@@ -11,6 +11,7 @@ static void workspace_free(struct workspace *w)
 		snapshot_clear(&w->snaps[i]);
 	free(w->snaps);
 	free(w->pending);
+	free(w->removed);
 	free(w);
 }
 
@@ -93,6 +94,7 @@ struct snapshot *ws_snapshot_add(struct workspace *w, const char *id)
 	s = &w->snaps[w->nsnaps++];
 	memset(s, 0, sizeof(*s));
 	strcpy(s->id, id);
+	s->dirty = true;
 	return s;
 }
 
@@ -112,12 +114,46 @@ void snapshot_clear(struct snapshot *s)
 	s->message = s->metadata = NULL;
 }
 
+/* The journal must learn of every removal; without memory for the id, the next save
+ * writes the whole index instead. */
+static void removed_record(struct workspace *w, const char *id)
+{
+	char (*nr)[SNAPSHOT_ID_MAX + 1];
+
+	for (size_t i = 0; i < w->nremoved; i++) {
+		if (strcmp(w->removed[i], id) == 0)
+			return;
+	}
+	nr = realloc(w->removed, (w->nremoved + 1) * sizeof(*nr));
+	if (!nr) {
+		w->journal_broken = true;
+		return;
+	}
+	w->removed = nr;
+	snprintf(w->removed[w->nremoved++], sizeof(*nr), "%s", id);
+}
+
+void ws_snapshot_touch(struct snapshot *s)
+{
+	s->dirty = true;
+}
+
+void ws_changes_clear(struct workspace *w)
+{
+	for (size_t i = 0; i < w->nsnaps; i++)
+		w->snaps[i].dirty = false;
+	free(w->removed);
+	w->removed = NULL;
+	w->nremoved = 0;
+}
+
 void ws_snapshot_remove(struct workspace *w, struct snapshot *s)
 {
 	size_t i = (size_t)(s - w->snaps);
 
 	if (i >= w->nsnaps)
 		return;
+	removed_record(w, s->id);
 	snapshot_clear(s);
 	memmove(w->snaps + i, w->snaps + i + 1, (w->nsnaps - i - 1) * sizeof(*s));
 	w->nsnaps--;

@@ -19,6 +19,7 @@ struct snapshot {
 	char created_at[RFC3339_MAX];
 	char parent[SNAPSHOT_ID_MAX + 1]; /* history: the head when it was taken ("" none) */
 	struct timespec created_ts;
+	bool dirty; /* changed since the index was last saved (journal: written next save) */
 };
 
 enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
@@ -37,11 +38,20 @@ struct workspace {
 	gid_t owner_gid;
 	enum ws_phase phase;
 	bool busy; /* a worker is operating on it */
+	bool bucket_ready; /* its snapshot bucket's owner, mode and ACL were set this run */
 	struct snapshot *snaps;
 	size_t nsnaps, cap;
 	/* Delete intents: ids whose subvolume is being removed (index field "pending_delete"). */
 	char (*pending)[SNAPSHOT_ID_MAX + 1];
 	size_t npending;
+	/* Index journal bookkeeping (privd/index_journal.c). */
+	char (*removed)[SNAPSHOT_ID_MAX + 1]; /* ids removed since the last save */
+	size_t nremoved;
+	bool index_on_disk;    /* index.json exists and holds journal_seq */
+	bool journal_broken;   /* the journal's tail may be torn or unrecorded: compact next */
+	unsigned long long journal_seq; /* seq of the last record saved (journal or index) */
+	size_t journal_bytes;  /* size of index.journal */
+	size_t index_bytes;    /* size of index.json when last written or read */
 };
 
 struct registry {
@@ -57,7 +67,12 @@ struct workspace *registry_by_path(const struct registry *r, const char *path);
 
 struct snapshot *ws_snapshot_add(struct workspace *w, const char *id);
 struct snapshot *ws_snapshot_find(const struct workspace *w, const char *id);
+/* Remove s; the removal is recorded for the next index save. */
 void ws_snapshot_remove(struct workspace *w, struct snapshot *s);
+/* Mark s changed in place (pinned, missing, parent): the next index save writes it. */
+void ws_snapshot_touch(struct snapshot *s);
+/* Forget what changed (after a full index write). */
+void ws_changes_clear(struct workspace *w);
 void snapshot_clear(struct snapshot *s);
 /*
  * Snapshot reference: exact id first, else a unique prefix. NULL with *ambiguous set to

@@ -120,28 +120,21 @@ static bool is_pending(const struct workspace *w, const char *id)
 	return false;
 }
 
-int snapshot_adopt_orphans(struct privd *pd, struct workspace *w)
+int snapshot_adopt_orphans(struct privd *pd, struct workspace *w, int bucket,
+			   const struct bucket_scan *bs)
 {
-	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
-	struct dirent *de;
-	DIR *d;
-	int adopted = 0;
+	int adopted = 0, rc;
 
-	if (bucket < 0)
-		return 0;
-	d = fdopendir(bucket);
-	if (!d) {
-		close(bucket);
-		return 0;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!snapshot_id_valid(de->d_name) || ws_snapshot_find(w, de->d_name) ||
-		    is_pending(w, de->d_name))
+	for (size_t i = 0; i < bs->n; i++) {
+		const char *name = bs->e[i].name;
+
+		if (bs->e[i].matched || !snapshot_id_valid(name) || is_pending(w, name))
 			continue;
-		if (adopt_one(pd, w, dirfd(d), de->d_name) > 0)
-			adopted++;
+		rc = adopt_one(pd, w, bucket, name);
+		if (rc < 0)
+			break;
+		adopted += rc;
 	}
-	closedir(d);
 	if (adopted) {
 		ws_sort_snapshots(w);
 		index_save(pd, w);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "privd/bucket_scan.h"
 #include "privd/privd.h"
 
 /* "<prefix>-<UTC yyyymmddThhmmss>[-n]", unique within w. */
@@ -13,8 +14,10 @@ int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, cons
 			 const char *id, const char *message);
 /* A <ws_id>.rollback-tmp left by an interrupted rollback is kept as a snapshot, never deleted. */
 int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, const char *tmp);
-/* Record subvolumes in the bucket that the index does not name (crash before the index
- * write), with their btrfs creation time. Returns how many were adopted. */
-int snapshot_adopt_orphans(struct privd *pd, struct workspace *w);
+/* Record subvolumes in the bucket (open at fd bucket, listed in bs, recorded names
+ * marked matched) that the index does not name (crash before the index write), with
+ * their btrfs creation time. Returns how many were adopted. */
+int snapshot_adopt_orphans(struct privd *pd, struct workspace *w, int bucket,
+			   const struct bucket_scan *bs);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * state.json and index.json with the Rust ws-ckpt's field names, plus our own extra
- * fields (owner_uid, owner_gid, phase). Every write is tmp + fsync + rename + dir fsync.
+ * fields (owner_uid, owner_gid, phase, head, parent, pending_delete, journal_seq). Every
+ * write of these files is tmp + fsync + rename + dir fsync; the small changes between
+ * two such writes go to the index journal (privd/index_journal.c).
  */
 #include "privd/state_store.h"
 
@@ -15,6 +17,7 @@
 
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "privd/index_journal.h"
 
 #define INDEX_MAX_BYTES (256u * 1024u * 1024u)
 
@@ -226,7 +229,7 @@ int state_save(struct privd *pd)
 	return rc;
 }
 
-static int load_snapshot(struct workspace *w, const cJSON *s)
+int index_record_load(struct workspace *w, const cJSON *s)
 {
 	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(s, "message");
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(s, "metadata");
@@ -262,6 +265,31 @@ static int load_snapshot(struct workspace *w, const cJSON *s)
 }
 
 
+int index_pending_load(struct workspace *w, const cJSON *arr)
+{
+	const cJSON *s;
+
+	w->npending = 0;
+	cJSON_ArrayForEach(s, arr) {
+		/* Temporary diff snapshots are ".diff-..." (never a user id); others are ids. */
+		if (cJSON_IsString(s) && strlen(s->valuestring) <= SNAPSHOT_ID_MAX &&
+		    (snapshot_id_valid(s->valuestring) ||
+		     (s->valuestring[0] == '.' && snapshot_id_valid(s->valuestring + 1))) &&
+		    ws_pending_add(w, s->valuestring) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+unsigned long long journal_seq_value(const cJSON *v)
+{
+	/* Exact in a double up to 2^53; anything else is not a sequence number we wrote. */
+	if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
+	    v->valuedouble != (double)(unsigned long long)v->valuedouble)
+		return 0;
+	return (unsigned long long)v->valuedouble;
+}
+
 int index_parse_text(struct workspace *w, const char *text, size_t len, char *err, size_t errsz)
 {
 	/* As cJSON_Parse on the file's C string: the text ends at its first NUL. */
@@ -275,26 +303,22 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 		return -EINVAL;
 	}
 	cJSON_ArrayForEach(s, snaps) {
-		if (load_snapshot(w, s) < 0) {
+		if (index_record_load(w, s) < 0) {
 			snprintf(err, errsz, "index of %s: invalid snapshot entry '%.64s'", w->ws_id,
 				 s->string ? s->string : "");
 			cJSON_Delete(root);
 			return -EINVAL;
 		}
 	}
+	s = cJSON_GetObjectItemCaseSensitive(root, "journal_seq");
+	w->journal_seq = journal_seq_value(s);
 	s = cJSON_GetObjectItemCaseSensitive(root, "head");
 	if (cJSON_IsString(s) && snapshot_id_valid(s->valuestring))
 		snprintf(w->head, sizeof(w->head), "%s", s->valuestring);
-	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) {
-		/* Temporary diff snapshots are ".diff-..." (never a user id); others are ids. */
-		if (cJSON_IsString(s) && strlen(s->valuestring) <= SNAPSHOT_ID_MAX &&
-		    (snapshot_id_valid(s->valuestring) ||
-		     (s->valuestring[0] == '.' && snapshot_id_valid(s->valuestring + 1))) &&
-		    ws_pending_add(w, s->valuestring) < 0) {
-			snprintf(err, errsz, "index of %s: out of memory", w->ws_id);
-			cJSON_Delete(root);
-			return -ENOMEM;
-		}
+	if (index_pending_load(w, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) < 0) {
+		snprintf(err, errsz, "index of %s: out of memory", w->ws_id);
+		cJSON_Delete(root);
+		return -ENOMEM;
 	}
 	cJSON_Delete(root);
 	if (ws_has_duplicate_ids(w)) {
@@ -321,10 +345,70 @@ int index_load(struct privd *pd, struct workspace *w, char *err, size_t errsz)
 	}
 	rc = index_parse_text(w, text, len, err, errsz);
 	free(text);
-	return rc;
+	if (rc < 0)
+		return rc;
+	w->index_on_disk = true;
+	w->index_bytes = len;
+	return index_journal_replay(pd, w, err, errsz);
 }
 
-static int ensure_index_dir(struct privd *pd, const char *ws_id)
+cJSON *index_record_json(const struct snapshot *s)
+{
+	cJSON *j = cJSON_CreateObject();
+	bool ok = j != NULL;
+
+	if (ok && s->message)
+		ok = cJSON_AddStringToObject(j, "message", s->message) != NULL;
+	else if (ok)
+		ok = cJSON_AddNullToObject(j, "message") != NULL;
+	if (ok && s->metadata)
+		ok = cJSON_AddItemToObject(j, "metadata", cJSON_CreateRaw(s->metadata));
+	else if (ok)
+		ok = cJSON_AddNullToObject(j, "metadata") != NULL;
+	ok = ok && cJSON_AddBoolToObject(j, "pinned", s->pinned) &&
+	     cJSON_AddStringToObject(j, "created_at", s->created_at) &&
+	     cJSON_AddBoolToObject(j, "missing", s->missing);
+	if (ok && s->parent[0])
+		ok = cJSON_AddStringToObject(j, "parent", s->parent) != NULL;
+	if (!ok) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The whole index as JSON (NULL when out of memory: nothing partial is ever written). */
+static cJSON *index_json(const struct workspace *w)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *snaps = root ? cJSON_AddObjectToObject(root, "snapshots") : NULL;
+	bool ok = snaps && cJSON_AddStringToObject(root, "workspace_path", w->path) &&
+		  cJSON_AddNumberToObject(root, "journal_seq", (double)w->journal_seq);
+
+	if (ok && w->head[0])
+		ok = cJSON_AddStringToObject(root, "head", w->head) != NULL;
+	for (size_t i = 0; ok && i < w->nsnaps; i++) {
+		cJSON *j = index_record_json(&w->snaps[i]);
+
+		ok = j && cJSON_AddItemToObject(snaps, w->snaps[i].id, j);
+		if (!ok)
+			cJSON_Delete(j);
+	}
+	if (ok && w->npending) {
+		cJSON *pend = cJSON_AddArrayToObject(root, "pending_delete");
+
+		ok = pend != NULL;
+		for (size_t i = 0; ok && i < w->npending; i++)
+			ok = cJSON_AddItemToArray(pend, cJSON_CreateString(w->pending[i]));
+	}
+	if (!ok) {
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
+}
+
+int index_dir_open(struct privd *pd, const char *ws_id)
 {
 	int fd;
 
@@ -334,51 +418,18 @@ static int ensure_index_dir(struct privd *pd, const char *ws_id)
 	return fd < 0 ? -errno : fd;
 }
 
-int index_save(struct privd *pd, const struct workspace *w)
+int index_write_full(struct privd *pd, struct workspace *w, int dirfd)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *snaps;
-	int dirfd, rc;
+	cJSON *root = index_json(w);
+	char *text = root ? cJSON_Print(root) : NULL;
+	size_t len = text ? strlen(text) : 0;
+	int rc = text ? atomic_write_at(dirfd, "index.json", text, len, 0600) : -ENOMEM;
 
-	if (!root)
-		return -ENOMEM;
-	cJSON_AddStringToObject(root, "workspace_path", w->path);
-	if (w->head[0])
-		cJSON_AddStringToObject(root, "head", w->head);
-	snaps = cJSON_AddObjectToObject(root, "snapshots");
-	for (size_t i = 0; i < w->nsnaps; i++) {
-		const struct snapshot *s = &w->snaps[i];
-		cJSON *j = cJSON_CreateObject();
-
-		if (s->message)
-			cJSON_AddStringToObject(j, "message", s->message);
-		else
-			cJSON_AddNullToObject(j, "message");
-		if (s->metadata)
-			cJSON_AddItemToObject(j, "metadata", cJSON_CreateRaw(s->metadata));
-		else
-			cJSON_AddNullToObject(j, "metadata");
-		cJSON_AddBoolToObject(j, "pinned", s->pinned);
-		cJSON_AddStringToObject(j, "created_at", s->created_at);
-		cJSON_AddBoolToObject(j, "missing", s->missing);
-		if (s->parent[0])
-			cJSON_AddStringToObject(j, "parent", s->parent);
-		cJSON_AddItemToObject(snaps, s->id, j);
-	}
-	if (w->npending) {
-		cJSON *pend = cJSON_AddArrayToObject(root, "pending_delete");
-		for (size_t i = 0; i < w->npending; i++)
-			cJSON_AddItemToArray(pend, cJSON_CreateString(w->pending[i]));
-	}
-	dirfd = ensure_index_dir(pd, w->ws_id);
-	if (dirfd < 0) {
-		cJSON_Delete(root);
-		return dirfd;
-	}
-	rc = save_json(dirfd, "index.json", root);
-	close(dirfd);
-	cJSON_Delete(root);
-	if (rc < 0)
+	if (rc == 0)
+		w->index_bytes = len;
+	else
 		log_err("cannot write index of %s: %s", w->ws_id, strerror(-rc));
+	free(text);
+	cJSON_Delete(root);
 	return rc;
 }

@@ -440,11 +440,29 @@ def sendstream():
     })
 
 
+def journal():
+    def line(seq, head="", put=None, dele=(), pend=()):
+        return json.dumps({"seq": seq, "head": head, "pending_delete": list(pend),
+                           "del": list(dele), "put": put or {}}, separators=(",", ":")) + "\n"
+    rec = {"message": "m", "metadata": {"k": 1}, "pinned": True,
+           "created_at": "2026-01-02T03:04:07Z", "missing": False, "parent": "s2"}
+    write("journal", {
+        "put_del": line(2, "s3", {"s3": rec}) + line(3, "s1", dele=["s2"], pend=["s2"]),
+        "old_lines_skipped": line(1, "x", {"x": rec}) + line(2, "s2"),
+        "reput": line(2, "s1", {"s1": dict(rec, pinned=False)}) + line(3, "s1", {"s1": rec}),
+        "torn": line(2, "s3", {"s3": rec}) + line(3, "s1")[:30],
+        "bad_middle": line(2, "s3", {"s3": rec}) + "{]\n" + line(4, "s9"),
+        "seq_backwards": line(5, "s1") + line(4, "s2"),
+        "bad_record": line(2, "s3", {"../x": rec}),
+    })
+
+
 if __name__ == "__main__":
     config()
     request()
     dispatch()
     state()
     index()
+    journal()
     imsg_corpus()
     sendstream()

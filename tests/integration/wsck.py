@@ -389,6 +389,36 @@ def _rawclient_main():
 
 # --------------------------------------------------------------------------- daemon
 
+def replay_journal(idx, path):
+    """Apply an index journal's complete, valid lines to the index dict idx."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return idx
+    seq = idx.get("journal_seq", 0)
+    snaps = idx.setdefault("snapshots", {})
+    for line in text.split("\n")[:-1]:  # the part after the last newline is torn
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            break
+        if rec["seq"] <= seq:
+            continue
+        for sid in rec["del"]:
+            snaps.pop(sid, None)
+        snaps.update(rec["put"])
+        if rec["head"]:
+            idx["head"] = rec["head"]
+        else:
+            idx.pop("head", None)
+        if rec["pending_delete"]:
+            idx["pending_delete"] = rec["pending_delete"]
+        else:
+            idx.pop("pending_delete", None)
+        seq = idx["journal_seq"] = rec["seq"]
+    return idx
+
+
 class Daemon:
     """A real ws-ckptd on a loop btrfs image inside a private temp dir."""
 
@@ -451,6 +481,13 @@ class Daemon:
         return self.state_dir / "indexes" / ws_id / "index.json"
 
     def index(self, ws_id):
+        """The index as privd would load it: index.json plus the records of its journal
+        newer than its journal_seq (see privd/index_journal.c), replayed here
+        independently of the C code."""
+        idx = json.loads(self.index_file(ws_id).read_text())
+        return replay_journal(idx, self.index_file(ws_id).parent / "index.journal")
+
+    def index_json_only(self, ws_id):
         return json.loads(self.index_file(ws_id).read_text())
 
     def ws_id_of(self, path):
