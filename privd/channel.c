@@ -184,14 +184,10 @@ static bool live(const struct req_ctx *rc)
 
 void reply_ok(const struct req_ctx *rc, cJSON *result)
 {
-	struct ps_reply_data d = { .req_id = rc->req_id };
-	struct ps_reply_end e;
 	char *text;
-	size_t len, off = 0;
-	const size_t chunk = IMSG_MAX_PAYLOAD - sizeof(d);
 
-	log_request(rc, WSE_OK);
 	if (!live(rc)) {
+		log_request(rc, WSE_OK);
 		cJSON_Delete(result);
 		return;
 	}
@@ -201,7 +197,21 @@ void reply_ok(const struct req_ctx *rc, cJSON *result)
 		reply_err(rc, WSE_INTERNAL, NULL, "out of memory rendering the result");
 		return;
 	}
-	len = strlen(text);
+	reply_ok_text(rc, text, strlen(text));
+}
+
+void reply_ok_text(const struct req_ctx *rc, char *text, size_t len)
+{
+	struct ps_reply_data d = { .req_id = rc->req_id };
+	struct ps_reply_end e;
+	size_t off = 0;
+	const size_t chunk = IMSG_MAX_PAYLOAD - sizeof(d);
+
+	log_request(rc, WSE_OK);
+	if (!live(rc)) {
+		free(text);
+		return;
+	}
 	while (off < len) {
 		size_t n = len - off < chunk ? len - off : chunk;
 		if (imsg_compose2(&ch.ib, PS_REPLY_DATA, rc->session, -1, &d, sizeof(d), text + off, n) < 0)

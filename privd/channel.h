@@ -28,6 +28,8 @@ uint32_t channel_generation(void);
 
 /* Send a result object (consumed) as the success answer. */
 void reply_ok(const struct req_ctx *rc, struct cJSON *result);
+/* The same with the result already rendered: text[0..len) is one JSON value (freed here). */
+void reply_ok_text(const struct req_ctx *rc, char *text, size_t len);
 void reply_err(const struct req_ctx *rc, enum ws_err code, const char *hint, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

@@ -34,11 +34,11 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(x->s->id, y->s->id);
 }
 
-static cJSON *list_all(struct privd *pd, const struct peer *p)
+/* Every snapshot the caller may see, oldest first across workspaces. */
+static int list_all(struct privd *pd, const struct peer *p, struct jsonbuf *b)
 {
 	struct flat_entry *all = NULL;
 	size_t n = 0, cap = 0;
-	cJSON *arr = cJSON_CreateArray();
 
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		const struct workspace *w = pd->reg.ws[i];
@@ -49,8 +49,7 @@ static cJSON *list_all(struct privd *pd, const struct peer *p)
 			struct flat_entry *na = realloc(all, ncap * sizeof(*na));
 			if (!na) {
 				free(all);
-				cJSON_Delete(arr);
-				return NULL;
+				return -1;
 			}
 			all = na;
 			cap = ncap;
@@ -60,33 +59,46 @@ static cJSON *list_all(struct privd *pd, const struct peer *p)
 	}
 	if (n)
 		qsort(all, n, sizeof(*all), cmp_entry);
-	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, snapshot_entry_json(all[i].w, all[i].s));
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			jb_raw(b, ",", 1);
+		snapshot_entry_write(b, all[i].w, all[i].s);
+	}
 	free(all);
-	return arr;
+	return 0;
 }
 
 void op_list(struct privd *pd, const struct op_call *c)
 {
-	cJSON *r, *arr;
+	struct jsonbuf b;
+	char *text;
+	size_t len;
+	int rc = 0;
 
+	jb_init(&b);
+	jb_lit(&b, "{\"snapshots\":[");
 	if (c->req->flags & PSF_HAS_WORKSPACE) {
 		const struct workspace *w = ws_lookup(pd, c, c->req->workspace, false);
-		if (!w)
+		if (!w) {
+			jb_free(&b);
 			return;
-		arr = cJSON_CreateArray();
-		for (size_t j = 0; j < w->nsnaps; j++)
-			cJSON_AddItemToArray(arr, snapshot_entry_json(w, &w->snaps[j]));
+		}
+		for (size_t j = 0; j < w->nsnaps; j++) {
+			if (j)
+				jb_raw(&b, ",", 1);
+			snapshot_entry_write(&b, w, &w->snaps[j]);
+		}
 	} else {
-		arr = list_all(pd, c->peer);
+		rc = list_all(pd, c->peer, &b);
 	}
-	if (!arr) {
+	jb_lit(&b, "]}");
+	text = rc == 0 ? jb_finish(&b, &len) : NULL;
+	if (!text) {
+		jb_free(&b);
 		reply_err(&c->rc, WSE_INTERNAL, NULL, "out of memory listing snapshots");
 		return;
 	}
-	r = cJSON_CreateObject();
-	cJSON_AddItemToObject(r, "snapshots", arr);
-	reply_ok(&c->rc, r);
+	reply_ok_text(&c->rc, text, len);
 }
 
 static cJSON *ws_status_json(const struct workspace *w)

@@ -1,28 +1,28 @@
-/* SnapshotEntry: {"id","workspace","meta":{message,metadata,pinned,created_at,missing}}. */
+/*
+ * SnapshotEntry: {"id","workspace","meta":{message,metadata,pinned,created_at,missing}},
+ * written as text: a list of every snapshot is the largest reply privd makes.
+ */
 #include "privd/snapjson.h"
 
-#include <cjson/cJSON.h>
-
-struct cJSON *snapshot_entry_json(const struct workspace *w, const struct snapshot *s)
+void snapshot_entry_write(struct jsonbuf *b, const struct workspace *w, const struct snapshot *s)
 {
-	cJSON *e = cJSON_CreateObject();
-	cJSON *m;
-
-	if (!e)
-		return NULL;
-	cJSON_AddStringToObject(e, "id", s->id);
-	cJSON_AddStringToObject(e, "workspace", w->path);
-	m = cJSON_AddObjectToObject(e, "meta");
-	if (s->message)
-		cJSON_AddStringToObject(m, "message", s->message);
-	else
-		cJSON_AddNullToObject(m, "message");
+	jb_lit(b, "{\"id\":");
+	jb_str(b, s->id);
+	jb_lit(b, ",\"workspace\":");
+	jb_str(b, w->path);
+	jb_lit(b, ",\"meta\":{\"message\":");
+	jb_str(b, s->message);
+	jb_lit(b, ",\"metadata\":");
+	/* metadata is cJSON's canonical print of the value the caller gave (dispatch.c) */
 	if (s->metadata)
-		cJSON_AddItemToObject(m, "metadata", cJSON_CreateRaw(s->metadata));
+		jb_lit(b, s->metadata);
 	else
-		cJSON_AddNullToObject(m, "metadata");
-	cJSON_AddBoolToObject(m, "pinned", s->pinned);
-	cJSON_AddStringToObject(m, "created_at", s->created_at);
-	cJSON_AddBoolToObject(m, "missing", s->missing);
-	return e;
+		jb_lit(b, "null");
+	jb_lit(b, ",\"pinned\":");
+	jb_bool(b, s->pinned);
+	jb_lit(b, ",\"created_at\":");
+	jb_str(b, s->created_at);
+	jb_lit(b, ",\"missing\":");
+	jb_bool(b, s->missing);
+	jb_lit(b, "}}");
 }

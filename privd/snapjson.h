@@ -2,10 +2,9 @@
 #ifndef WSCKPT_SNAPJSON_H
 #define WSCKPT_SNAPJSON_H
 
+#include "common/jsonbuf.h"
 #include "privd/registry.h"
 
-struct cJSON;
-
-struct cJSON *snapshot_entry_json(const struct workspace *w, const struct snapshot *s);
+void snapshot_entry_write(struct jsonbuf *b, const struct workspace *w, const struct snapshot *s);
 
 #endif
