@@ -586,6 +586,10 @@ class Bench:
 
     # ---------------------------------------------------------------- main
     def timed(self, name, fn, *args):
+        # BENCH_PHASES=sizes,start (to profile one thing): the other phases are skipped
+        only = [x for x in os.environ.get("BENCH_PHASES", "").split(",") if x]
+        if only and name not in only:
+            return
         t0 = time.monotonic()
         try:
             fn(*args)
@@ -691,37 +695,6 @@ class Bench:
             pr.wait(60)
             out["perf_start"] = self.perf_report(pf, comm="ws-ckptd")
         self.res["profile"] = out
-
-    # ---------------------------------------------------------------- main
-    def timed(self, name, fn, *args):
-        t0 = time.monotonic()
-        try:
-            fn(*args)
-        finally:
-            self.res.setdefault("phase_seconds", {})[name] = round(time.monotonic() - t0, 1)
-
-    def main(self):
-        t_all = time.monotonic()
-        self.ensure_users()
-        self.write_config()
-        self.home.mkdir()
-        self.res["daemon_first_start_s"] = self.start()
-        nfiles = 300 if self.quick else 2000
-        log("set-up: main workspace (%d files) + 16 throughput workspaces" % nfiles)
-        ws, ws_id = self.init_ws("main", nfiles)
-        tpw = [self.init_ws("tp-%02d" % i, 100 if self.quick else 500) for i in range(16)]
-        self.res["resources_idle"] = {"privd": proc_res(self.proc.pid),
-                                      "frontd": proc_res(self.frontd)}
-        self.timed("checkpoint", self.ph_checkpoint, ws, ws_id)
-        self.timed("rollback", self.ph_rollback, ws, ws_id)
-        self.timed("throughput", self.ph_throughput, tpw)
-        self.timed("soak", self.ph_soak, ws)
-        sz_ws, sz_id = self.init_ws("sizes", nfiles)
-        self.timed("sizes", self.ph_sizes, sz_ws, sz_id)
-        self.timed("start", self.ph_start)
-        if self.profile:
-            self.timed("profile", self.ph_profile, ws, sz_ws)
-        self.res["total_seconds"] = time.monotonic() - t_all
 
 
 # -------------------------------------------------------------------- report
