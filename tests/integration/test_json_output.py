@@ -311,3 +311,91 @@ def test_json_errors_of_list_status_diff_and_client(daemon):
     # table mode is unchanged: errors on stderr only
     p = d.cli(["list", "-w", ws_id], user=BOB, check=1)
     assert p.stdout == "" and "WorkspaceNotFound" in p.stderr
+
+
+# --------------------------------------------------------------------------- cleanup "space" (stub daemon)
+
+class StubDaemon:
+    """A socket that answers every request line with a canned result for its op (the real
+    daemon does not send cleanup's "space" object yet)."""
+
+    def __init__(self, path, results):
+        import socket
+        import threading
+        self.results = results
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(str(path))
+        os.chmod(path, 0o777)
+        self.srv.listen(8)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            with conn:
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                try:
+                    req = json.loads(buf)
+                except ValueError:
+                    continue
+                res = self.results.get(req.get("op"), {})
+                conn.sendall(json.dumps({"id": req.get("id"), "ok": True, "result": res})
+                             .encode() + b"\n")
+
+    def close(self):
+        self.srv.close()
+
+
+def stub_cli(sock, args, user=ALICE, check=0):
+    env = wsck.user_env(user, {"WS_CKPT_SOCKET": str(sock)})
+    p = wsck.run_as(user, [str(wsck.CLI)] + list(args), env=env)
+    assert p.returncode == check, (args, p.returncode, p.stdout, p.stderr)
+    return p
+
+
+def test_cleanup_space_object_passed_through():
+    import shutil
+    import tempfile
+    from pathlib import Path
+    tmp = Path(tempfile.mkdtemp(prefix=wsck.TMP_PREFIX, dir="/tmp"))
+    os.chmod(tmp, 0o755)  # the test user must reach the socket
+    sock = tmp / "stub.sock"
+    done = {"freed_bytes": 12897485, "cleaner_done": True, "waited_ms": 340, "pending": 0}
+    pending = {"freed_bytes": 0, "cleaner_done": False, "waited_ms": 5000, "pending": 3}
+    results = {"status": {"workspaces": []},
+               "cleanup": {"ws_id": "ws-6d5aaa", "removed": ["a", "b"], "space": done}}
+    stub = StubDaemon(sock, results)
+    try:
+        p = stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa", "--json"])
+        doc = json.loads(p.stdout)
+        assert doc == {"ws_id": "ws-6d5aaa", "removed": ["a", "b"], "space": done}
+        assert p.stdout == json.dumps(doc, indent=2) + "\n"
+        p = stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa"])
+        assert "Cleaned up 2 snapshot(s)" in p.stdout and "Freed 12.3 MiB" in p.stdout, p.stdout
+        assert "reclaiming" not in p.stderr
+
+        results["cleanup"]["space"] = pending
+        doc = json.loads(stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa", "--json"]).stdout)
+        assert doc["space"] == pending
+        p = stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa"])
+        assert "Freed" not in p.stdout
+        assert "⚠" in p.stderr and "still reclaiming space from 3 deleted snapshot(s)" in p.stderr
+
+        # absent (today's daemon): no "space" key, no line about it
+        del results["cleanup"]["space"]
+        doc = json.loads(stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa", "--json"]).stdout)
+        assert doc == {"ws_id": "ws-6d5aaa", "removed": ["a", "b"]}
+        p = stub_cli(sock, ["cleanup", "-w", "ws-6d5aaa"])
+        assert "Freed" not in p.stdout and "reclaiming" not in p.stderr
+    finally:
+        stub.close()
+        shutil.rmtree(tmp)
