@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -20,6 +22,7 @@ static const struct option checkpoint_longopts[] = {
 	{"metadata", required_argument, NULL, OPT_METADATA},
 	{"pin", no_argument, NULL, OPT_PIN},
 	{"skip-unchanged", no_argument, NULL, OPT_SKIP},
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -27,6 +30,7 @@ static const struct option checkpoint_longopts[] = {
 struct checkpoint_args {
 	const char *ws, *id, *message, *metadata;
 	bool pin, skip_unchanged;
+	enum out_format fmt;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -48,6 +52,8 @@ static int checkpoint_parse(const struct cli_cmd *cmd, int argc, char **argv,
 		case OPT_METADATA: rc = opt_set_once(cmd, &a->metadata, optarg, "--metadata"); break;
 		case OPT_PIN: a->pin = true; break;
 		case OPT_SKIP: a->skip_unchanged = true; break;
+		case OPT_VAL_FORMAT:
+		case OPT_VAL_JSON: rc = opt_format(cmd, &a->fmt, c, optarg); break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -109,11 +115,30 @@ fail:
 	return NULL;
 }
 
+/* {"ws_id","workspace","snapshot"|null,"skipped","reason"|null,"pinned","initialized"} */
+static int checkpoint_json(const cJSON *res, const struct checkpoint_args *a, const char *ws)
+{
+	const char *snap = json_str(res, "snapshot");
+	bool skipped = json_bool(res, "skipped", false);
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jb_str(o, "workspace", ws);
+	o = jb_str(o, "snapshot", skipped ? NULL : (snap ? snap : a->id));
+	o = jb_bool(o, "skipped", skipped);
+	o = jb_str(o, "reason", skipped ? json_str(res, "reason") : NULL);
+	o = jb_bool(o, "pinned", a->pin && !skipped);
+	o = jb_bool(o, "initialized", json_bool(res, "initialized", false));
+	return json_emit(o);
+}
+
 static int checkpoint_render(const cJSON *res, const struct checkpoint_args *a, const char *ws)
 {
 	const char *ws_id = json_str(res, "ws_id");
 	const char *snap = json_str(res, "snapshot");
 
+	if (a->fmt == FMT_JSON)
+		return checkpoint_json(res, a, ws);
 	if (json_bool(res, "initialized", false))
 		out_ok("✓ Workspace initialized: %s", ws_id ? ws_id : ws);
 	if (json_bool(res, "skipped", false)) {
@@ -167,6 +192,8 @@ const struct cli_cmd cmd_checkpoint = {
 		"      --metadata <METADATA>    Additional metadata as JSON string\n"
 		"      --pin                    Pin the snapshot (cleanup never removes it)\n"
 		"      --skip-unchanged         Take no snapshot when nothing changed since the last one\n"
+		"      --format <FORMAT>        Output format: table or json (default: table)\n"
+		"      --json                   Same as --format json\n"
 		"  -h, --help                   Print help\n",
 	.run = checkpoint_run,
 };

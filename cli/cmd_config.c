@@ -8,6 +8,8 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -25,6 +27,13 @@ static const struct option config_longopts[] = {
 	{"health-check-interval", required_argument, NULL, OPT_HEALTH},
 	{"img-size", required_argument, NULL, OPT_IMG_SIZE},
 	{"img-max-percent", required_argument, NULL, OPT_IMG_PCT},
+	OPT_FORMAT_LONGOPTS,
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static const struct option reload_longopts[] = {
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -154,7 +163,14 @@ static void warn_if_stale(const cJSON *res)
 		out_warn("⚠ The daemon's running configuration differs from %s; run 'ws-ckpt reload' to apply the file.", file);
 }
 
-static int call_and_render(const struct cli_ctx *ctx, cJSON *req, bool update)
+/* config: {"config_file","values":{KEY:{"value","set"}}}; config_set: {"changed","restart_required"}. */
+static int config_json(const cJSON *res)
+{
+	return json_emit(cJSON_Duplicate(res, 1));
+}
+
+static int call_and_render(const struct cli_ctx *ctx, cJSON *req, bool update,
+			   enum out_format fmt)
 {
 	cJSON *reply = NULL;
 	const cJSON *res, *rr;
@@ -168,6 +184,12 @@ static int call_and_render(const struct cli_ctx *ctx, cJSON *req, bool update)
 		goto out;
 	}
 	rc = CLI_EXIT_OK;
+	if (fmt == FMT_JSON) {
+		rc = config_json(res);
+		if (!update)
+			warn_if_stale(res);
+		goto out;
+	}
 	if (!update) {
 		render_view(res);
 		warn_if_stale(res);
@@ -187,6 +209,7 @@ static int config_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 {
 	struct opt_parser p;
 	cJSON *set = cJSON_CreateObject(), *req;
+	enum out_format fmt = FMT_UNSET;
 	int c, rc = 0;
 
 	if (!set)
@@ -198,7 +221,12 @@ static int config_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 			cJSON_Delete(set);
 			return CLI_EXIT_OK;
 		}
-		rc = (c >= OPT_ENABLE && c <= OPT_IMG_PCT) ? add_option(cmd, set, c, optarg) : CLI_EXIT_USAGE;
+		if (c == OPT_VAL_FORMAT || c == OPT_VAL_JSON)
+			rc = opt_format(cmd, &fmt, c, optarg);
+		else if (c >= OPT_ENABLE && c <= OPT_IMG_PCT)
+			rc = add_option(cmd, set, c, optarg);
+		else
+			rc = CLI_EXIT_USAGE;
 	}
 	if (rc != 0 || (rc = opt_end(&p)) != 0) {
 		cJSON_Delete(set);
@@ -207,7 +235,7 @@ static int config_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 	if (cJSON_GetArraySize(set) == 0) {
 		cJSON_Delete(set);
 		req = req_new("config");
-		return req ? call_and_render(ctx, req, false) : CLI_EXIT_FAIL;
+		return req ? call_and_render(ctx, req, false, fmt) : CLI_EXIT_FAIL;
 	}
 	req = req_new("config_set");
 	if (!req || !cJSON_AddItemToObject(req, "set", set)) {
@@ -215,22 +243,26 @@ static int config_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 		cJSON_Delete(set);
 		return CLI_EXIT_FAIL;
 	}
-	return call_and_render(ctx, req, true);
+	return call_and_render(ctx, req, true, fmt);
 }
 
 static int reload_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct opt_parser p;
 	cJSON *req, *reply = NULL;
+	enum out_format fmt = FMT_UNSET;
 	int c, rc = 0;
 
-	opt_begin(&p, cmd, "+:h", config_longopts + 7, argc, argv);
+	opt_begin(&p, cmd, "+:h", reload_longopts, argc, argv);
 	while (rc == 0 && (c = opt_next(&p)) != -1) {
 		if (c == 'h') {
 			cmd_help(cmd, stdout);
 			return CLI_EXIT_OK;
 		}
-		rc = CLI_EXIT_USAGE;
+		if (c == OPT_VAL_FORMAT || c == OPT_VAL_JSON)
+			rc = opt_format(cmd, &fmt, c, optarg);
+		else
+			rc = CLI_EXIT_USAGE;
 	}
 	if (rc != 0 || (rc = opt_end(&p)) != 0)
 		return rc;
@@ -239,10 +271,14 @@ static int reload_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 		cJSON_Delete(req);
 		return CLI_EXIT_FAIL;
 	}
-	if (reply_result(reply)) {
+	if (reply_result(reply) && fmt == FMT_JSON) {
+		/* {"reloaded":true} */
+		rc = json_emit(jb_bool(cJSON_CreateObject(), "reloaded", true));
+	} else if (reply_result(reply)) {
 		out_ok("✓ Daemon reloaded configuration");
 		rc = CLI_EXIT_OK;
 	} else {
+		json_error_daemon(reply);
 		out_err("Error: Daemon reload failed [%s]: %s", reply_error_code(reply),
 			reply_error_message(reply));
 		rc = CLI_EXIT_FAIL;
@@ -264,6 +300,8 @@ const struct cli_cmd cmd_config = {
 		"      --health-check-interval <SECONDS>   Seconds between health checks\n"
 		"      --img-size <GB>                 Loop image size cap (applies at restart)\n"
 		"      --img-max-percent <PERCENT>     Loop image share of its filesystem (applies at restart)\n"
+		"      --format <FORMAT>              Output format: table or json (default: table)\n"
+		"      --json                         Same as --format json\n"
 		"  -h, --help                         Print help\n",
 	.run = config_run,
 };
@@ -271,7 +309,9 @@ const struct cli_cmd cmd_config = {
 const struct cli_cmd cmd_reload = {
 	.name = "reload",
 	.about = "Make the daemon re-read its configuration file",
-	.usage = "ws-ckpt reload",
-	.options = "  -h, --help  Print help\n",
+	.usage = "ws-ckpt reload [OPTIONS]",
+	.options = "      --format <FORMAT>  Output format: table or json (default: table)\n"
+		   "      --json             Same as --format json\n"
+		   "  -h, --help             Print help\n",
 	.run = reload_run,
 };

@@ -7,6 +7,8 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/confirm.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -19,6 +21,7 @@ static const struct option delete_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
 	{"snapshot", required_argument, NULL, 's'},
 	{"force", no_argument, NULL, OPT_FORCE},
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -26,6 +29,7 @@ static const struct option delete_longopts[] = {
 struct delete_args {
 	const char *ws, *snap;
 	bool force;
+	enum out_format fmt;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -43,6 +47,8 @@ static int delete_parse(const struct cli_cmd *cmd, int argc, char **argv, struct
 		case 'w': rc = opt_set_once(cmd, &a->ws, optarg, "--workspace"); break;
 		case 's': rc = opt_set_once(cmd, &a->snap, optarg, "--snapshot"); break;
 		case OPT_FORCE: a->force = true; break;
+		case OPT_VAL_FORMAT:
+		case OPT_VAL_JSON: rc = opt_format(cmd, &a->fmt, c, optarg); break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -51,6 +57,8 @@ static int delete_parse(const struct cli_cmd *cmd, int argc, char **argv, struct
 	if (!a->snap)
 		return opt_missing(cmd, "--snapshot <SNAPSHOT>");
 	if ((rc = opt_check_snapshot_id(cmd, a->snap, "--snapshot")) != 0)
+		return rc;
+	if ((rc = opt_json_needs(cmd, a->fmt, a->force, "--force")) != 0)
 		return rc;
 	return -1;
 }
@@ -80,6 +88,14 @@ static int delete_render(const cJSON *reply, const struct delete_args *a)
 	if (!res)
 		return reply_print_error(reply, ERR_STYLE_ACTION);
 	snap = json_str(res, "snapshot");
+	if (a->fmt == FMT_JSON) {
+		/* {"ws_id","snapshot"} */
+		cJSON *o = cJSON_CreateObject();
+
+		o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+		o = jb_str(o, "snapshot", snap ? snap : a->snap);
+		return json_emit(o);
+	}
 	out_ok("✓ Deleted: %s", snap ? snap : a->snap);
 	return CLI_EXIT_OK;
 }
@@ -142,7 +158,9 @@ const struct cli_cmd cmd_delete = {
 	.options =
 		"  -w, --workspace <WORKSPACE>  Workspace path or ID (optional; omit for global snapshot lookup)\n"
 		"  -s, --snapshot <SNAPSHOT>    Snapshot ID\n"
-		"      --force                  Skip confirmation prompt\n"
+		"      --force                  Skip confirmation prompt (required with --format json)\n"
+		"      --format <FORMAT>        Output format: table or json (default: table)\n"
+		"      --json                   Same as --format json\n"
 		"  -h, --help                   Print help\n",
 	.run = delete_run,
 };

@@ -3,6 +3,8 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -11,14 +13,29 @@
 
 static const struct option init_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
-static int init_render(const cJSON *res, const char *ws)
+/* {"ws_id","workspace","already_initialized"} */
+static int init_json(const cJSON *res, const char *ws)
+{
+	const char *path = json_str(res, "workspace_path");
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jb_str(o, "workspace", path ? path : ws);
+	o = jb_bool(o, "already_initialized", json_bool(res, "already_initialized", false));
+	return json_emit(o);
+}
+
+static int init_render(const cJSON *res, const char *ws, enum out_format fmt)
 {
 	const char *ws_id = json_str(res, "ws_id");
 
+	if (fmt == FMT_JSON)
+		return init_json(res, ws);
 	if (!ws_id)
 		ws_id = ws;
 	if (json_bool(res, "already_initialized", false))
@@ -35,6 +52,7 @@ static int init_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int ar
 	char ws[WS_PATH_MAX];
 	cJSON *req = NULL, *reply = NULL;
 	const cJSON *res;
+	enum out_format fmt = FMT_UNSET;
 	int c, rc;
 
 	opt_begin(&p, cmd, "+:w:h", init_longopts, argc, argv);
@@ -43,9 +61,13 @@ static int init_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int ar
 			cmd_help(cmd, stdout);
 			return CLI_EXIT_OK;
 		}
-		if (c != 'w')
+		if (c == 'w')
+			rc = opt_set_once(cmd, &ws_arg, optarg, "--workspace");
+		else if (c == OPT_VAL_FORMAT || c == OPT_VAL_JSON)
+			rc = opt_format(cmd, &fmt, c, optarg);
+		else
 			return CLI_EXIT_USAGE;
-		if ((rc = opt_set_once(cmd, &ws_arg, optarg, "--workspace")) != 0)
+		if (rc != 0)
 			return rc;
 	}
 	if ((rc = opt_end(&p)) != 0)
@@ -62,7 +84,7 @@ static int init_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int ar
 	if (client_call(ctx->socket_path, req, &reply) != 0)
 		goto out;
 	res = reply_result(reply);
-	rc = res ? init_render(res, ws) : reply_print_error(reply, ERR_STYLE_ACTION);
+	rc = res ? init_render(res, ws, fmt) : reply_print_error(reply, ERR_STYLE_ACTION);
 out:
 	cJSON_Delete(req);
 	cJSON_Delete(reply);
@@ -72,9 +94,11 @@ out:
 const struct cli_cmd cmd_init = {
 	.name = "init",
 	.about = "Initialize a workspace for btrfs snapshot management",
-	.usage = "ws-ckpt init --workspace <WORKSPACE>",
+	.usage = "ws-ckpt init [OPTIONS] --workspace <WORKSPACE>",
 	.options =
 		"  -w, --workspace <WORKSPACE>  Workspace path or ID (absolute path, relative path, or workspace ID)\n"
+		"      --format <FORMAT>        Output format: table or json (default: table)\n"
+		"      --json                   Same as --format json\n"
 		"  -h, --help                   Print help\n",
 	.run = init_run,
 };

@@ -7,7 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
-#include "cli/jsonout.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -184,7 +184,7 @@ static int list_render(const cJSON *res, enum out_format fmt)
 		return CLI_EXIT_FAIL;
 	}
 	if (fmt == FMT_JSON)
-		json_print_pretty(stdout, snaps);
+		json_print_doc(snaps);
 	else
 		list_table(snaps);
 	return CLI_EXIT_OK;

@@ -1,13 +1,17 @@
 /* ws-ckpt pin / unpin / cleanup: what cleanup may remove, and removing it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
+#include "cli/units.h"
 #include "cli/wsarg.h"
 #include "common/validate.h"
 
@@ -17,12 +21,14 @@ static const struct option ret_longopts[] = {
 	{"workspace", required_argument, NULL, 'w'},
 	{"snapshot", required_argument, NULL, 's'},
 	{"keep", required_argument, NULL, OPT_KEEP},
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
 struct ret_args {
 	const char *ws, *snap, *keep;
+	enum out_format fmt;
 };
 
 static int parse_keep(const struct cli_cmd *cmd, const char *s, long *out)
@@ -56,6 +62,8 @@ static int ret_parse(const struct cli_cmd *cmd, int argc, char **argv, struct re
 				return usage_error(cmd, "unexpected option --keep");
 			rc = opt_set_once(cmd, &a->keep, optarg, "--keep");
 			break;
+		case OPT_VAL_FORMAT:
+		case OPT_VAL_JSON: rc = opt_format(cmd, &a->fmt, c, optarg); break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -76,6 +84,18 @@ static int call(const struct cli_ctx *ctx, cJSON *req, cJSON **reply)
 
 	cJSON_Delete(req);
 	return rc;
+}
+
+/* {"ws_id","snapshot","pinned"} */
+static int pin_json(const cJSON *res, const char *snap_arg, bool pin)
+{
+	const char *id = json_str(res, "snapshot");
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jb_str(o, "snapshot", id ? id : snap_arg);
+	o = jb_bool(o, "pinned", json_bool(res, "pinned", pin));
+	return json_emit(o);
 }
 
 static int pin_common(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc, char **argv,
@@ -99,7 +119,9 @@ static int pin_common(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 	if (call(ctx, req, &reply) != 0)
 		return CLI_EXIT_FAIL;
 	res = reply_result(reply);
-	if (res) {
+	if (res && a.fmt == FMT_JSON) {
+		rc = pin_json(res, a.snap, pin);
+	} else if (res) {
 		const char *id = json_str(res, "snapshot");
 		out_ok("✓ %s: %s", pin ? "Pinned" : "Unpinned", id ? id : a.snap);
 		rc = CLI_EXIT_OK;
@@ -120,20 +142,58 @@ static int unpin_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int a
 	return pin_common(ctx, cmd, argc, argv, false);
 }
 
-static int cleanup_render(const cJSON *res)
+/* {"ws_id","removed":[ids],"space"?:{...}}: "space" passed through when the daemon sent it. */
+static int cleanup_json(const cJSON *res)
+{
+	const cJSON *removed = cJSON_GetObjectItemCaseSensitive(res, "removed");
+	const cJSON *space = cJSON_GetObjectItemCaseSensitive(res, "space");
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	if (cJSON_IsArray(removed))
+		o = jb_dup(o, "removed", removed);
+	else if (o && !cJSON_AddArrayToObject(o, "removed")) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	if (space)
+		o = jb_dup(o, "space", space);
+	return json_emit(o);
+}
+
+/* What btrfs gave back, when the daemon measured it ("space" is optional in the reply). */
+static void cleanup_space(const cJSON *space)
+{
+	char freed[32];
+
+	if (!cJSON_IsObject(space))
+		return;
+	if (json_bool(space, "cleaner_done", false)) {
+		units_bytes(json_u64(space, "freed_bytes", 0), freed, sizeof(freed));
+		out_line(stdout, OUT_PLAIN, "Freed %s", freed);
+		return;
+	}
+	out_warn("⚠ btrfs is still reclaiming space from %" PRIu64 " deleted snapshot(s) in the "
+		 "background; free space will grow when it finishes.", json_u64(space, "pending", 0));
+}
+
+static int cleanup_render(const cJSON *res, enum out_format fmt)
 {
 	const cJSON *removed = cJSON_GetObjectItemCaseSensitive(res, "removed"), *id;
 	int n = cJSON_GetArraySize(removed);
 
+	if (fmt == FMT_JSON)
+		return cleanup_json(res);
 	if (n == 0) {
 		out_ok("✓ No snapshots needed cleanup.");
-		return CLI_EXIT_OK;
+	} else {
+		out_ok("✓ Cleaned up %d snapshot(s):", n);
+		cJSON_ArrayForEach(id, removed) {
+			if (cJSON_IsString(id))
+				out_line(stdout, OUT_PLAIN, "  - %s", id->valuestring);
+		}
 	}
-	out_ok("✓ Cleaned up %d snapshot(s):", n);
-	cJSON_ArrayForEach(id, removed) {
-		if (cJSON_IsString(id))
-			out_line(stdout, OUT_PLAIN, "  - %s", id->valuestring);
-	}
+	cleanup_space(cJSON_GetObjectItemCaseSensitive(res, "space"));
 	return CLI_EXIT_OK;
 }
 
@@ -161,7 +221,7 @@ static int cleanup_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int
 	if (call(ctx, req, &reply) != 0)
 		return CLI_EXIT_FAIL;
 	res = reply_result(reply);
-	rc = res ? cleanup_render(res) : reply_print_error(reply, ERR_STYLE_GENERIC);
+	rc = res ? cleanup_render(res, a.fmt) : reply_print_error(reply, ERR_STYLE_GENERIC);
 	cJSON_Delete(reply);
 	return rc;
 }
@@ -169,9 +229,11 @@ static int cleanup_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int
 const struct cli_cmd cmd_pin = {
 	.name = "pin",
 	.about = "Pin a snapshot so cleanup never removes it",
-	.usage = "ws-ckpt pin --workspace <WORKSPACE> --snapshot <SNAPSHOT>",
+	.usage = "ws-ckpt pin [OPTIONS] --workspace <WORKSPACE> --snapshot <SNAPSHOT>",
 	.options = "  -w, --workspace <WORKSPACE>  Workspace path or ID\n"
 		   "  -s, --snapshot <SNAPSHOT>    Snapshot ID or unique prefix\n"
+		   "      --format <FORMAT>        Output format: table or json (default: table)\n"
+		   "      --json                   Same as --format json\n"
 		   "  -h, --help                   Print help\n",
 	.run = pin_run,
 };
@@ -179,9 +241,11 @@ const struct cli_cmd cmd_pin = {
 const struct cli_cmd cmd_unpin = {
 	.name = "unpin",
 	.about = "Unpin a snapshot",
-	.usage = "ws-ckpt unpin --workspace <WORKSPACE> --snapshot <SNAPSHOT>",
+	.usage = "ws-ckpt unpin [OPTIONS] --workspace <WORKSPACE> --snapshot <SNAPSHOT>",
 	.options = "  -w, --workspace <WORKSPACE>  Workspace path or ID\n"
 		   "  -s, --snapshot <SNAPSHOT>    Snapshot ID or unique prefix\n"
+		   "      --format <FORMAT>        Output format: table or json (default: table)\n"
+		   "      --json                   Same as --format json\n"
 		   "  -h, --help                   Print help\n",
 	.run = unpin_run,
 };
@@ -189,9 +253,11 @@ const struct cli_cmd cmd_unpin = {
 const struct cli_cmd cmd_cleanup = {
 	.name = "cleanup",
 	.about = "Clean up old snapshots, keeping the most recent ones",
-	.usage = "ws-ckpt cleanup --workspace <WORKSPACE> [--keep <N>]",
+	.usage = "ws-ckpt cleanup [OPTIONS] --workspace <WORKSPACE> [--keep <N>]",
 	.options = "  -w, --workspace <WORKSPACE>  Workspace path or ID\n"
 		   "      --keep <N>               Number of recent unpinned snapshots to keep (default: 20)\n"
+		   "      --format <FORMAT>        Output format: table or json (default: table)\n"
+		   "      --json                   Same as --format json\n"
 		   "  -h, --help                   Print help\n",
 	.run = cleanup_run,
 };

@@ -6,6 +6,8 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/diffout.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -22,6 +24,7 @@ static const struct option rollback_longopts[] = {
 	{"discard-current", no_argument, NULL, OPT_DISCARD},
 	{"preview", no_argument, NULL, OPT_PREVIEW},
 	{"steps", required_argument, NULL, 'n'},
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -29,6 +32,7 @@ static const struct option rollback_longopts[] = {
 struct rollback_args {
 	const char *ws, *snap, *steps;
 	bool discard, preview;
+	enum out_format fmt;
 };
 
 /* Returns -1 to go on, else an exit code (help printed or usage error). */
@@ -48,6 +52,8 @@ static int rollback_parse(const struct cli_cmd *cmd, int argc, char **argv, stru
 		case 'n': rc = opt_set_once(cmd, &a->steps, optarg, "-n"); break;
 		case OPT_DISCARD: a->discard = true; break;
 		case OPT_PREVIEW: a->preview = true; break;
+		case OPT_VAL_FORMAT:
+		case OPT_VAL_JSON: rc = opt_format(cmd, &a->fmt, c, optarg); break;
 		default: return CLI_EXIT_USAGE;
 		}
 	}
@@ -76,12 +82,33 @@ static int rollback_parse(const struct cli_cmd *cmd, int argc, char **argv, stru
 	return -1;
 }
 
+/* {"ws_id","workspace","snapshot","steps"|null,"auto_snapshot"|null,"discarded"} */
+static int rollback_json(const cJSON *res, const struct rollback_args *a, const char *ws)
+{
+	const char *snap = json_str(res, "snapshot");
+	const char *prev = json_str(res, "auto_snapshot");
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jb_str(o, "workspace", ws);
+	o = jb_str(o, "snapshot", snap ? snap : a->snap);
+	if (a->steps)
+		o = jb_num(o, "steps", (double)strtol(a->steps, NULL, 10));
+	else
+		o = jb_str(o, "steps", NULL);
+	o = jb_str(o, "auto_snapshot", prev);
+	o = jb_bool(o, "discarded", prev == NULL);
+	return json_emit(o);
+}
+
 static int rollback_render(const cJSON *res, const struct rollback_args *a, const char *ws)
 {
 	const char *ws_id = json_str(res, "ws_id");
 	const char *snap = json_str(res, "snapshot");
 	const char *prev = json_str(res, "auto_snapshot");
 
+	if (a->fmt == FMT_JSON)
+		return rollback_json(res, a, ws);
 	out_ok("✓ Rolled back workspace %s to snapshot: %s", ws_id ? ws_id : ws,
 	       snap ? snap : (a->snap ? a->snap : "?"));
 	if (prev)
@@ -114,9 +141,8 @@ static int rollback_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, in
 		goto out;
 	res = reply_result(reply);
 	if (res && a.preview)
-		rc = diff_render(res, FMT_TABLE);
-	else
-		if (res)
+		rc = diff_render(res, a.fmt);
+	else if (res)
 		rc = rollback_render(res, &a, ws);
 	else if (a.steps && reply_error_code(reply) &&
 		 strcmp(reply_error_code(reply), "InvalidArgument") == 0) {
@@ -143,6 +169,8 @@ const struct cli_cmd cmd_rollback = {
 		"      --preview                List the changes a rollback would make; change nothing\n"
 		"  -n, --steps <N>              Go back N steps in the checkpoint history instead of -s\n"
 		"                               (1: the latest checkpoint, 2: the one before it, ...)\n"
+		"      --format <FORMAT>        Output format: table or json (default: table)\n"
+		"      --json                   Same as --format json\n"
 		"  -h, --help                   Print help\n",
 	.run = rollback_run,
 };

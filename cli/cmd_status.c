@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
-#include "cli/jsonout.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -146,7 +146,7 @@ static void status_workspaces(const cJSON *res)
 static int status_render(const cJSON *res, enum out_format fmt)
 {
 	if (fmt == FMT_JSON) {
-		json_print_pretty(stdout, res);
+		json_print_doc(res);
 		return CLI_EXIT_OK;
 	}
 	status_daemon(res);

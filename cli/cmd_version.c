@@ -3,6 +3,8 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/jsonbuild.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 #include "cli/reply.h"
@@ -10,20 +12,14 @@
 #define PROTOCOL_VERSION 1
 
 static const struct option version_longopts[] = {
+	OPT_FORMAT_LONGOPTS,
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
 
-static int version_render(const cJSON *res)
+/* The mismatch warnings (stderr) for daemon version dv and its protocol. */
+static void version_warn(const char *dv, const cJSON *proto)
 {
-	const char *dv = json_str(res, "daemon_version");
-	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(res, "protocol");
-
-	if (!dv) {
-		out_err("Error: Malformed reply from ws-ckpt daemon: no \"daemon_version\"");
-		return CLI_EXIT_FAIL;
-	}
-	out_line(stdout, OUT_PLAIN, "ws-ckptd (daemon) %s", dv);
 	if (strcmp(dv, WSCKPT_VERSION) != 0) {
 		out_warn("⚠ Version mismatch: ws-ckpt (cli) %s, ws-ckptd (daemon) %s.",
 			 WSCKPT_VERSION, dv);
@@ -33,6 +29,35 @@ static int version_render(const cJSON *res)
 	if (cJSON_IsNumber(proto) && proto->valuedouble != PROTOCOL_VERSION)
 		out_warn("⚠ The daemon speaks protocol %g; this client speaks %d.",
 			 proto->valuedouble, PROTOCOL_VERSION);
+}
+
+/* {"cli_version","daemon_version","protocol"|null,"cli_protocol"} */
+static int version_json(const char *dv, const cJSON *proto)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	o = jb_str(o, "cli_version", WSCKPT_VERSION);
+	o = jb_str(o, "daemon_version", dv);
+	o = cJSON_IsNumber(proto) ? jb_num(o, "protocol", proto->valuedouble) : jb_str(o, "protocol", NULL);
+	o = jb_num(o, "cli_protocol", PROTOCOL_VERSION);
+	return json_emit(o);
+}
+
+static int version_render(const cJSON *res, enum out_format fmt)
+{
+	const char *dv = json_str(res, "daemon_version");
+	const cJSON *proto = cJSON_GetObjectItemCaseSensitive(res, "protocol");
+
+	if (!dv) {
+		out_err("Error: Malformed reply from ws-ckpt daemon: no \"daemon_version\"");
+		return CLI_EXIT_FAIL;
+	}
+	if (fmt == FMT_JSON) {
+		version_warn(dv, proto);
+		return version_json(dv, proto);
+	}
+	out_line(stdout, OUT_PLAIN, "ws-ckptd (daemon) %s", dv);
+	version_warn(dv, proto);
 	return CLI_EXIT_OK;
 }
 
@@ -42,26 +67,32 @@ static int version_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int
 	struct opt_parser p;
 	cJSON *req = NULL, *reply = NULL;
 	const cJSON *res;
-	int c, rc;
+	enum out_format fmt = FMT_UNSET;
+	int c, rc = 0;
 
 	opt_begin(&p, cmd, "+:h", version_longopts, argc, argv);
-	while ((c = opt_next(&p)) != -1) {
-		if (c != 'h')
+	while (rc == 0 && (c = opt_next(&p)) != -1) {
+		if (c == 'h') {
+			cmd_help(cmd, stdout);
+			return CLI_EXIT_OK;
+		}
+		if (c != OPT_VAL_FORMAT && c != OPT_VAL_JSON)
 			return CLI_EXIT_USAGE;
-		cmd_help(cmd, stdout);
-		return CLI_EXIT_OK;
+		rc = opt_format(cmd, &fmt, c, optarg);
 	}
-	if ((rc = opt_end(&p)) != 0)
+	if (rc != 0 || (rc = opt_end(&p)) != 0)
 		return rc;
 
-	printf("ws-ckpt (cli) %s\n", WSCKPT_VERSION);
-	fflush(stdout);
+	if (fmt != FMT_JSON) {
+		printf("ws-ckpt (cli) %s\n", WSCKPT_VERSION);
+		fflush(stdout);
+	}
 	rc = CLI_EXIT_FAIL;
 	req = req_new("version");
 	if (!req || client_call(ctx->socket_path, req, &reply) != 0)
 		goto out;
 	res = reply_result(reply);
-	rc = res ? version_render(res) : reply_print_error(reply, ERR_STYLE_GENERIC);
+	rc = res ? version_render(res, fmt) : reply_print_error(reply, ERR_STYLE_GENERIC);
 out:
 	cJSON_Delete(req);
 	cJSON_Delete(reply);
@@ -71,7 +102,9 @@ out:
 const struct cli_cmd cmd_version = {
 	.name = "version",
 	.about = "Show the client and daemon versions",
-	.usage = "ws-ckpt version",
-	.options = "  -h, --help  Print help\n",
+	.usage = "ws-ckpt version [OPTIONS]",
+	.options = "      --format <FORMAT>  Output format: table or json (default: table)\n"
+		   "      --json             Same as --format json\n"
+		   "  -h, --help             Print help\n",
 	.run = version_run,
 };

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/jsonout.h"
+#include "cli/jsonmode.h"
 #include "cli/output.h"
 #include "cli/reply.h"
 
@@ -62,7 +62,7 @@ int diff_render(const cJSON *res, enum out_format fmt)
 		return CLI_EXIT_FAIL;
 	}
 	if (fmt == FMT_JSON) {
-		json_print_pretty(stdout, changes);
+		json_print_doc(changes);
 		return CLI_EXIT_OK;
 	}
 	cJSON_ArrayForEach(c, changes) {

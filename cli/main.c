@@ -7,6 +7,7 @@
 
 #include "cli/advisory.h"
 #include "cli/cli.h"
+#include "cli/jsonmode.h"
 #include "cli/opts.h"
 #include "cli/output.h"
 
@@ -143,7 +144,9 @@ int main(int argc, char **argv)
 	cmd = find_command(argv[first]);
 	if (!cmd)
 		return usage_error(NULL, "unknown command '%s'", argv[first]);
-	rc = cmd->run(&ctx, cmd, argc - first, argv + first);
+	out_set_err_hook(json_error_client);
+	rc = json_finish(cmd->run(&ctx, cmd, argc - first, argv + first));
+	out_set_err_hook(NULL);
 	/* status shows the numbers itself; version and help need no daemon advice. */
 	if (rc == CLI_EXIT_OK && strcmp(cmd->name, "status") != 0 && strcmp(cmd->name, "version") != 0 &&
 	    !wants_help(argc - first, argv + first))

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "cli/jsonmode.h"
 #include "cli/output.h"
 #include "common/validate.h"
 
@@ -105,7 +106,21 @@ int opt_set_format(const struct cli_cmd *cmd, enum out_format *fmt, const char *
 	if (*fmt != FMT_UNSET)
 		return usage_error(cmd, "output format given more than once (--format/--json)");
 	*fmt = f;
+	json_mode_set(f == FMT_JSON);
 	return 0;
+}
+
+int opt_format(const struct cli_cmd *cmd, enum out_format *fmt, int c, const char *arg)
+{
+	return opt_set_format(cmd, fmt, c == OPT_VAL_JSON ? "json" : arg);
+}
+
+int opt_json_needs(const struct cli_cmd *cmd, enum out_format fmt, bool flag_given,
+		   const char *flag)
+{
+	if (fmt != FMT_JSON || flag_given)
+		return 0;
+	return usage_error(cmd, "--format json cannot ask for confirmation: add %s", flag);
 }
 
 int usage_error(const struct cli_cmd *cmd, const char *fmt, ...)

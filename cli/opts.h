@@ -3,6 +3,7 @@
 #define WSCKPT_CLI_OPTS_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -36,6 +37,17 @@ int opt_check_snapshot_id(const struct cli_cmd *cmd, const char *id, const char 
 enum out_format { FMT_UNSET, FMT_TABLE, FMT_JSON };
 /* --format VALUE (exactly "table" or "json") or --json (val "json"); once only. 0 or CLI_EXIT_USAGE. */
 int opt_set_format(const struct cli_cmd *cmd, enum out_format *fmt, const char *val);
+
+/* The --format/--json entries of a command's longopts table, and the vals they return. */
+#define OPT_VAL_FORMAT 0x1f0
+#define OPT_VAL_JSON 0x1f1
+#define OPT_FORMAT_LONGOPTS \
+	{"format", required_argument, NULL, OPT_VAL_FORMAT}, {"json", no_argument, NULL, OPT_VAL_JSON}
+/* c is OPT_VAL_FORMAT or OPT_VAL_JSON: record it (opt_set_format). 0 or CLI_EXIT_USAGE. */
+int opt_format(const struct cli_cmd *cmd, enum out_format *fmt, int c, const char *arg);
+/* In JSON mode a command cannot ask: without its no-prompt flag that is a usage error. */
+int opt_json_needs(const struct cli_cmd *cmd, enum out_format fmt, bool flag_given,
+		   const char *flag);
 
 /* Print "Error: ..." plus the usage line to stderr; returns CLI_EXIT_USAGE. cmd may be NULL. */
 int usage_error(const struct cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -209,5 +209,29 @@ void out_mute_stderr(bool mute)
 
 OUT_SHORTCUT(out_ok, stdout, OUT_GREEN)
 OUT_SHORTCUT(out_warn, stderr, OUT_YELLOW)
-OUT_SHORTCUT(out_err, stderr, OUT_RED)
 OUT_SHORTCUT(out_hint, stderr, OUT_PLAIN)
+
+static void (*err_hook)(const char *msg);
+
+void out_set_err_hook(void (*hook)(const char *msg))
+{
+	err_hook = hook;
+}
+
+void out_err(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (stderr_muted)
+		return;
+	if (err_hook) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		err_hook(msg);
+	}
+	va_start(ap, fmt);
+	out_vline(stderr, OUT_RED, fmt, ap);
+	va_end(ap);
+}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/jsonmode.h"
 #include "cli/output.h"
 
 const cJSON *reply_result(const cJSON *reply)
@@ -62,6 +63,7 @@ int reply_print_error(const cJSON *reply, enum err_style style)
 	const char *hint = json_str(reply_error(reply), "hint");
 	const char *advice = style == ERR_STYLE_ACTION ? advice_for(code) : NULL;
 
+	json_error_daemon(reply);
 	if (advice) {
 		out_err("✗ %s", msg);
 		out_hint("  %s", advice);

@@ -16,22 +16,23 @@ _ws_ckpt_commands="init checkpoint rollback delete list diff pin unpin cleanup r
 # Options of each command (those that take a value are listed in _ws_ckpt_takes_value).
 _ws_ckpt_opts_of() {
 	case $1 in
-	init) echo "-w --workspace -h --help" ;;
-	checkpoint) echo "-w --workspace -i --id -m --message --metadata --pin --skip-unchanged -h --help" ;;
-	rollback) echo "-w --workspace -s --snapshot -n --steps --discard-current --preview -h --help" ;;
-	delete) echo "-w --workspace -s --snapshot --force -h --help" ;;
+	init) echo "-w --workspace --format --json -h --help" ;;
+	checkpoint) echo "-w --workspace -i --id -m --message --metadata --pin --skip-unchanged --format --json -h --help" ;;
+	rollback) echo "-w --workspace -s --snapshot -n --steps --discard-current --preview --format --json -h --help" ;;
+	delete) echo "-w --workspace -s --snapshot --force --format --json -h --help" ;;
 	list) echo "-w --workspace --format --json --utc -h --help" ;;
 	status) echo "-w --workspace --format --json -h --help" ;;
 	diff) echo "-w --workspace -f --from -t --to --format --json -h --help" ;;
-	pin | unpin) echo "-w --workspace -s --snapshot -h --help" ;;
-	cleanup) echo "-w --workspace --keep -h --help" ;;
-	recover) echo "-w --workspace --all --force -h --help" ;;
-	unregister) echo "-w --workspace -h --help" ;;
+	pin | unpin) echo "-w --workspace -s --snapshot --format --json -h --help" ;;
+	cleanup) echo "-w --workspace --keep --format --json -h --help" ;;
+	recover) echo "-w --workspace --all --force --format --json -h --help" ;;
+	unregister) echo "-w --workspace --format --json -h --help" ;;
 	config)
 		echo "--enable-auto-cleanup --disable-auto-cleanup --auto-cleanup-keep" \
-			"--auto-cleanup-interval --health-check-interval --img-size --img-max-percent -h --help"
+			"--auto-cleanup-interval --health-check-interval --img-size --img-max-percent" \
+			"--format --json -h --help"
 		;;
-	reload | version) echo "-h --help" ;;
+	reload | version) echo "--format --json -h --help" ;;
 	esac
 }
 

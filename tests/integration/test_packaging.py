@@ -306,15 +306,15 @@ def test_completion_with_stub(tmp_path):
     cmds = sorted(cli_commands())
     assert got[0] == cmds
     assert got[1] == ["--help", "--socket", "--version"]
-    assert got[2] == ["--discard-current", "--help", "--preview", "--snapshot", "--steps",
-                      "--workspace", "-h", "-n", "-s", "-w"]
+    assert got[2] == ["--discard-current", "--format", "--help", "--json", "--preview",
+                      "--snapshot", "--steps", "--workspace", "-h", "-n", "-s", "-w"]
     assert got[3] == ["json", "table"]
     assert got[4] == ["json"]
     assert got[5] == ["proj", "ws-6d5aaa"]
     assert got[6] == ["proj"]
     assert got[7] == ["2026-05-28T10:00Z", "step-1"]
     assert got[8] == ["00Z"]        # readline replaces only the text after the ':'
-    assert got[9] == ["--help", "--workspace", "-h", "-w"]
+    assert got[9] == ["--format", "--help", "--json", "--workspace", "-h", "-w"]
     assert got[10] == [c for c in cmds if c != "help"]
 
 
