@@ -349,28 +349,76 @@ static int read_reply(int fd, const char *path, cJSON **reply)
 	return rc;
 }
 
-int client_call(const char *path, const cJSON *req, cJSON **reply)
+/*
+ * The connection of the last successful call stays open for the next one (the advisory
+ * status check after each command): a new connection costs an accept and a hello
+ * round trip to privd, a good part of a checkpoint's time. Requests go strictly one
+ * after the other, so the session sees them in order.
+ */
+static struct {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+} kept = { .fd = -1 };
+
+static void kept_close(void)
 {
-	int fd = client_connect(path);
+	if (kept.fd >= 0)
+		close(kept.fd);
+	kept.fd = -1;
+}
+
+/* Send on the kept connection. 0 sent; -1 not sent (the connection is gone: closed). */
+static int send_on_kept(const char *path, const cJSON *req)
+{
+	bool was;
 	int rc;
 
-	*reply = NULL;
-	if (fd < 0)
+	if (kept.fd < 0 || strcmp(kept.path, path) != 0) {
+		kept_close();
 		return -1;
-	rc = send_request(fd, path, req);
-	if (rc == 0)
-		rc = read_reply(fd, path, reply);
-	close(fd);
+	}
+	/* A daemon that closed an idle connection makes this fail before anything is sent. */
+	was = out_mute_stderr(true);
+	rc = send_request(kept.fd, path, req);
+	out_mute_stderr(was);
+	if (rc != 0)
+		kept_close();
+	return rc;
+}
+
+int client_call(const char *path, const cJSON *req, cJSON **reply)
+{
+	int fd, rc;
+
+	*reply = NULL;
+	if (send_on_kept(path, req) == 0) {
+		fd = kept.fd;
+		kept.fd = -1;
+	} else {
+		fd = client_connect(path);
+		if (fd < 0)
+			return -1;
+		if (send_request(fd, path, req) != 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	rc = read_reply(fd, path, reply);
+	if (rc == 0 && strlen(path) < sizeof(kept.path)) {
+		kept.fd = fd;
+		snprintf(kept.path, sizeof(kept.path), "%s", path);
+	} else {
+		close(fd);
+	}
 	return rc;
 }
 
 int client_call_quiet(const char *path, const cJSON *req, cJSON **reply)
 {
-	int rc;
+	bool was = out_mute_stderr(true);
+	int rc = client_call(path, req, reply);
 
-	out_mute_stderr(true);
-	rc = client_call(path, req, reply);
-	out_mute_stderr(false);
+	out_mute_stderr(was);
 	return rc;
 }
 

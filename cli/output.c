@@ -191,9 +191,12 @@ void out_line(FILE *f, enum out_style st, const char *fmt, ...)
 /* While muted, the stderr shortcuts print nothing (see out_mute_stderr). */
 static bool stderr_muted;
 
-void out_mute_stderr(bool mute)
+bool out_mute_stderr(bool mute)
 {
+	bool was = stderr_muted;
+
 	stderr_muted = mute;
+	return was;
 }
 
 #define OUT_SHORTCUT(name, stream, style)                  \

@@ -30,7 +30,7 @@ void out_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Silence out_warn/out_err/out_hint (for background requests whose failure is no news). */
-void out_mute_stderr(bool mute);
+bool out_mute_stderr(bool mute); /* returns the previous setting */
 /* Called with each out_err message (formatted, unsanitised) while stderr is not muted. */
 void out_set_err_hook(void (*hook)(const char *msg));
 /* Plain line on stderr (hints under an error). */
