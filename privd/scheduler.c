@@ -46,7 +46,7 @@ static void run_cleanup(evutil_socket_t fd, short what, void *arg)
 		struct workspace *w = pd->reg.ws[i];
 		if (w->phase != WS_READY || w->busy)
 			continue; /* never under an operation in progress */
-		total += retention_apply(pd, w, (size_t)count, age ? time(NULL) - age : 0, NULL);
+		total += retention_apply(pd, w, (size_t)count, age ? time(NULL) - age : 0, NULL, NULL);
 	}
 	if (total)
 		log_info("auto-cleanup removed %d snapshot(s) (keep %s)", total, keep);
