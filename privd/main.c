@@ -28,6 +28,7 @@
 #include "privd/migrate.h"
 #include "privd/notify.h"
 #include "privd/privd.h"
+#include "privd/reclaim.h"
 #include "privd/reconcile.h"
 #include "privd/scheduler.h"
 #include "privd/sandbox.h"
@@ -252,6 +253,9 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		 sig == SIGTERM ? "SIGTERM" : "SIGINT", worker_active());
 	run.stopping = true;
 	g_privd->stopping = true;
+	/* A cleanup waiting for the btrfs cleaner answers now (cleaner_done false if it
+	 * is not finished) instead of holding the drain for up to its 30 s bound. */
+	reclaim_stop_all();
 	drain_tick(-1, 0, NULL);
 }
 

@@ -1,10 +1,17 @@
-/* Retention: pin/unpin, and cleanup that keeps the newest N unpinned snapshots. */
+/*
+ * Retention: pin/unpin, and cleanup that keeps the newest N unpinned snapshots. A
+ * cleanup that removed something answers only once the btrfs cleaner has freed the
+ * space (or a bound expired: privd/reclaim.c), so a full backend is writable again
+ * when the reply arrives.
+ */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "privd/ops.h"
+#include "privd/reclaim.h"
 #include "privd/state_store.h"
 #include "privd/wsresolve.h"
 
@@ -38,14 +45,15 @@ void op_pin(struct privd *pd, const struct op_call *c)
  * Victims: unpinned snapshots beyond the newest `keep` (count mode), or unpinned ones
  * created before `older_than` (age mode, when older_than > 0). Snapshots are in creation
  * order. Each delete is individually durable (intent first), so a crash mid-batch leaves
- * no phantom or orphan. Returns how many were removed; ids are added to removed.
+ * no phantom or orphan. Returns how many were removed; ids are added to removed, and
+ * the btrfs subvolume ids of the removed snapshots to rs (both optional).
  */
 int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t older_than,
-		    cJSON *removed)
+		    cJSON *removed, struct reclaim_set *rs)
 {
 	size_t unpinned = 0, excess = 0;
 	char err[512];
-	int n = 0;
+	int n = 0, noted;
 
 	for (size_t i = 0; i < w->nsnaps; i++) {
 		if (w->snaps[i].pinned)
@@ -66,7 +74,14 @@ int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t o
 		}
 		memcpy(id, s->id, sizeof(id));
 		excess--;
+		/* The id must be read while the subvolume still has a name. */
+		noted = rs ? reclaim_note(pd, rs, w->ws_id, id) : 0;
+		if (noted < 0)
+			log_warn("cleanup: cannot read the subvolume id of %s/%s (%s); its space is not waited for",
+				 w->ws_id, id, strerror(-noted));
 		if (snapshot_delete(pd, w, s, err, sizeof(err)) < 0) {
+			if (noted > 0)
+				reclaim_unnote(rs);
 			/* The record was restored at the end of the array, so i now names the
 			 * next snapshot; excess still shrinks, so this terminates. */
 			log_warn("cleanup: failed to delete snapshot %s/%s: %s", w->ws_id, id, err);
@@ -79,18 +94,85 @@ int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t o
 	return n;
 }
 
+/* A cleanup waiting for the cleaner; its workspace is busy meanwhile. */
+struct cleanup_wait {
+	struct req_ctx rc;
+	char ws_id[WS_ID_LEN + 1];
+	cJSON *result; /* the reply, completed with "space" */
+};
+
+static void cleanup_reply(const struct req_ctx *rc, cJSON *r, const struct reclaim_result *res)
+{
+	cJSON *space = reclaim_json(res);
+
+	if (!space) {
+		cJSON_Delete(r);
+		reply_err(rc, WSE_INTERNAL, NULL, "out of memory");
+		return;
+	}
+	cJSON_AddItemToObject(r, "space", space);
+	reply_ok(rc, r);
+}
+
+static void cleanup_reclaimed(struct privd *pd, void *arg, const struct reclaim_result *res)
+{
+	struct cleanup_wait *cw = arg;
+	struct workspace *w = registry_by_id(&pd->reg, cw->ws_id);
+
+	if (w)
+		w->busy = false;
+	cleanup_reply(&cw->rc, cw->result, res);
+	free(cw);
+}
+
+/* Answer when the cleaner has freed the space; the workspace stays busy until then so no
+ * other write interleaves with the reply (reads, and other workspaces, are served). */
+static void cleanup_wait_start(struct privd *pd, const struct op_call *c, struct workspace *w,
+			       cJSON *r, struct reclaim_set *rs)
+{
+	struct cleanup_wait *cw = calloc(1, sizeof(*cw));
+	struct reclaim_result now;
+	int rc;
+
+	if (!cw) {
+		reclaim_skip(pd, rs, &now);
+		cleanup_reply(&c->rc, r, &now);
+		return;
+	}
+	cw->rc = c->rc;
+	cw->result = r;
+	snprintf(cw->ws_id, sizeof(cw->ws_id), "%s", w->ws_id);
+	w->busy = true;
+	rc = reclaim_start(pd, rs, cleanup_reclaimed, cw, &now);
+	if (rc < 0) {
+		w->busy = false;
+		log_warn("cleanup of %s: cannot start the reclaim worker (%s); answering without waiting for the cleaner",
+			 w->ws_id, strerror(-rc));
+		cleanup_reply(&c->rc, r, &now);
+		free(cw);
+	}
+}
+
 void op_cleanup(struct privd *pd, const struct op_call *c)
 {
 	struct workspace *w = ws_lookup(pd, c, c->req->workspace, true);
+	struct reclaim_result none = { 0, true, 0, 0 };
+	struct reclaim_set rs;
 	cJSON *r, *removed;
 	int n;
 
 	if (!w)
 		return;
+	reclaim_set_init(pd, &rs);
 	r = cJSON_CreateObject();
 	cJSON_AddStringToObject(r, "ws_id", w->ws_id);
 	removed = cJSON_AddArrayToObject(r, "removed");
-	n = retention_apply(pd, w, c->req->number, 0, removed);
+	n = retention_apply(pd, w, c->req->number, 0, removed, &rs);
 	log_info("cleanup of %s: removed %d snapshot(s)", w->ws_id, n);
-	reply_ok(&c->rc, r);
+	if (n == 0) {
+		reclaim_set_free(&rs);
+		cleanup_reply(&c->rc, r, &none);
+		return;
+	}
+	cleanup_wait_start(pd, c, w, r, &rs);
 }

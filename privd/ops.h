@@ -30,9 +30,11 @@ void op_unregister(struct privd *pd, const struct op_call *c);
 void op_config_get(struct privd *pd, const struct op_call *c);
 void op_config_set(struct privd *pd, const struct op_call *c);
 
-/* Retention (cleanup and auto-cleanup); see op_retention.c. */
+/* Retention (cleanup and auto-cleanup); see op_retention.c. rs: optional, collects the
+ * removed subvolumes for privd/reclaim.c. */
+struct reclaim_set;
 int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t older_than,
-		    struct cJSON *removed);
+		    struct cJSON *removed, struct reclaim_set *rs);
 
 /* Durable single-snapshot delete (intent, subvolume, record). 0 or -errno with err. */
 int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,

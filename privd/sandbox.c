@@ -212,6 +212,7 @@ static const uint64_t privd_ioctls[] = {
 	BTRFS_IOC_INO_LOOKUP_USER,
 	BTRFS_IOC_FS_INFO,
 	BTRFS_IOC_SEND,               /* diff, in a root worker: metadata-only stream */
+	BTRFS_IOC_SYNC,               /* cleanup, in a root worker: commit and wake the cleaner */
 	FICLONE,                      /* init copy in workers: reflink when possible */
 	TCGETS,                       /* isatty() when stdio meets a terminal */
 	FIONREAD,                     /* libevent buffers */
@@ -327,6 +328,12 @@ static const int worker_syscalls[] = {
 static const uint64_t worker_ioctls[] = { FICLONE, TCGETS };
 /* The root worker of diff: the send stream, and the parent's subvolume id for it. */
 static const uint64_t root_worker_ioctls[] = { BTRFS_IOC_SEND, BTRFS_IOC_INO_LOOKUP, TCGETS };
+/* The root worker of cleanup (privd/reclaim.c): BTRFS_IOC_SYNC commits the deletes and
+ * wakes the cleaner; BTRFS_IOC_TREE_SEARCH looks a removed subvolume's root item up by
+ * id (libbtrfsutil's subvolume_info as root) to see whether the cleaner dropped it. */
+static const uint64_t reclaim_worker_ioctls[] = { BTRFS_IOC_SYNC, BTRFS_IOC_TREE_SEARCH };
+/* ... and it sleeps between those looks (glibc's nanosleep is clock_nanosleep). */
+static const int reclaim_worker_syscalls[] = { SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep) };
 
 static int add_worker_rules(scmp_filter_ctx ctx)
 {
@@ -348,11 +355,26 @@ static int add_root_worker_rules(scmp_filter_ctx ctx)
 	return rc;
 }
 
-int sandbox_worker_enter(bool root_worker)
+static int add_reclaim_worker_rules(scmp_filter_ctx ctx)
 {
+	int rc = allow_list(ctx, worker_syscalls, N(worker_syscalls));
+
+	if (rc == 0)
+		rc = allow_list(ctx, reclaim_worker_syscalls, N(reclaim_worker_syscalls));
+	if (rc == 0)
+		rc = allow_arg_values(ctx, SCMP_SYS(ioctl), 1, 0xffffffffu, reclaim_worker_ioctls,
+				      N(reclaim_worker_ioctls));
+	return rc;
+}
+
+int sandbox_worker_enter(enum sandbox_worker kind)
+{
+	int (*add)(scmp_filter_ctx) = kind == SANDBOX_WORKER_SEND    ? add_root_worker_rules
+				      : kind == SANDBOX_WORKER_RECLAIM ? add_reclaim_worker_rules
+								       : add_worker_rules;
 	char err[256];
 
-	if (load_filter(root_worker ? add_root_worker_rules : add_worker_rules, err, sizeof(err)) < 0) {
+	if (load_filter(add, err, sizeof(err)) < 0) {
 		errno = EPERM;
 		return -1;
 	}

@@ -21,12 +21,16 @@
  */
 int sandbox_privd_enter(struct privd *pd, const char *frontd_path, char *err, size_t errsz);
 
-/*
- * Called in a worker after it dropped to the owner: stacks a narrower allow-list on
- * the inherited one (file work only: no ioctl but FICLONE, no fork, kill, setuid or
- * socket). root_worker: a worker that kept privd's privileges to run BTRFS_IOC_SEND
- * (diff); it may also make that ioctl and the subvolume-id lookup it needs.
- */
-int sandbox_worker_enter(bool root_worker);
+/* Which narrower allow-list a worker stacks on the one it inherits from privd. */
+enum sandbox_worker {
+	SANDBOX_WORKER_FILES,   /* owner's file work: no ioctl but FICLONE, no fork, kill,
+				 * setuid or socket */
+	SANDBOX_WORKER_SEND,    /* root, diff: BTRFS_IOC_SEND and the subvolume-id lookup */
+	SANDBOX_WORKER_RECLAIM, /* root, cleanup: BTRFS_IOC_SYNC, the root-tree search that
+				 * tells whether a deleted subvolume is cleaned, and sleeping */
+};
+
+/* Called in a worker after its privilege drop (if any), last before the job runs. */
+int sandbox_worker_enter(enum sandbox_worker kind);
 
 #endif

@@ -5,7 +5,9 @@
  */
 #include "privd/scheduler.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -15,6 +17,7 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/ops.h"
+#include "privd/reclaim.h"
 #include "privd/wslink.h"
 
 #define HEALTH_SNAPSHOT_LIMIT 1000
@@ -32,24 +35,49 @@ static long long keep_age_secs(const char *keep)
 	return (long long)secs;
 }
 
+/* No client waits for an auto-cleanup: the worker's result is only logged. */
+static void auto_reclaimed(struct privd *pd, void *arg, const struct reclaim_result *res)
+{
+	log_info("auto-cleanup: %" PRIu64 " bytes freed in %lld ms%s", res->freed_bytes,
+		 res->waited_ms, res->cleaner_done ? "" : " (the btrfs cleaner is still working)");
+}
+
+/* Kick the cleaner (and measure) in a root worker, so the space comes back now rather
+ * than at the next periodic commit, without blocking the loop. */
+static void auto_reclaim(struct privd *pd, struct reclaim_set *rs)
+{
+	struct reclaim_result res;
+	int rc = reclaim_start(pd, rs, auto_reclaimed, NULL, &res);
+
+	if (rc < 0)
+		log_warn("auto-cleanup: cannot start the reclaim worker: %s; btrfs frees the space on its own later",
+			 strerror(-rc));
+}
+
 static void run_cleanup(evutil_socket_t fd, short what, void *arg)
 {
 	struct privd *pd = arg;
 	const char *keep = pd->cfg.auto_cleanup_keep;
 	long long age = keep_age_secs(keep);
 	long count = age ? 0 : strtol(keep, NULL, 10);
+	struct reclaim_set rs;
 	int total = 0;
 
-	if (!pd->cfg.auto_cleanup || (age == 0 && count <= 0))
+	if (!pd->cfg.auto_cleanup || (age == 0 && count <= 0) || pd->stopping)
 		return;
+	reclaim_set_init(pd, &rs);
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		struct workspace *w = pd->reg.ws[i];
 		if (w->phase != WS_READY || w->busy)
 			continue; /* never under an operation in progress */
-		total += retention_apply(pd, w, (size_t)count, age ? time(NULL) - age : 0, NULL);
+		total += retention_apply(pd, w, (size_t)count, age ? time(NULL) - age : 0, NULL, &rs);
 	}
-	if (total)
+	if (total) {
 		log_info("auto-cleanup removed %d snapshot(s) (keep %s)", total, keep);
+		auto_reclaim(pd, &rs);
+	} else {
+		reclaim_set_free(&rs);
+	}
 }
 
 void scheduler_arm(struct privd *pd)

@@ -83,8 +83,8 @@ static int drop_to(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, const int *keep,
-		       size_t nkeep, worker_job job, void *arg)
+static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, enum sandbox_worker kind,
+		       const int *keep, size_t nkeep, worker_job job, void *arg)
 {
 	struct worker_result res;
 	int fds[17];
@@ -102,7 +102,7 @@ static void child_main(int wfd, pid_t parent, uid_t uid, gid_t gid, const int *k
 	 * privd's (privd/sandbox.c): no fork, kill, identity change or btrfs ioctl. */
 	if (close_others(fds, nkeep + 1) < 0 || (uid != WORKER_KEEP_PRIVS && drop_to(uid, gid) < 0) ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent ||
-	    sandbox_worker_enter(uid == WORKER_KEEP_PRIVS) < 0) {
+	    sandbox_worker_enter(kind) < 0) {
 		res.rc = -EPERM;
 		snprintf(res.msg, sizeof(res.msg), "worker setup failed: %s", strerror(errno));
 	} else {
@@ -146,8 +146,9 @@ int worker_active(void)
 	return active_workers;
 }
 
-int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
-		 worker_job job, void *jobarg, worker_done done, void *cbarg)
+static int spawn(struct privd *pd, uid_t uid, gid_t gid, enum sandbox_worker kind,
+		 const int *keep, size_t nkeep, worker_job job, void *jobarg, worker_done done,
+		 void *cbarg)
 {
 	struct worker *wk;
 	int p[2];
@@ -171,7 +172,7 @@ int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t
 	}
 	if (pid == 0) {
 		close(p[0]);
-		child_main(p[1], self, uid, gid, keep, nkeep, job, jobarg);
+		child_main(p[1], self, uid, gid, kind, keep, nkeep, job, jobarg);
 	}
 	close(p[1]);
 	wk->pid = pid;
@@ -193,4 +194,18 @@ int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t
 	active_workers++;
 	log_debug("worker %d started as uid %u", (int)pid, (unsigned)uid);
 	return 0;
+}
+
+int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
+		 worker_job job, void *jobarg, worker_done done, void *cbarg)
+{
+	enum sandbox_worker kind = uid == WORKER_KEEP_PRIVS ? SANDBOX_WORKER_SEND : SANDBOX_WORKER_FILES;
+
+	return spawn(pd, uid, gid, kind, keep, nkeep, job, jobarg, done, cbarg);
+}
+
+int worker_spawn_root(struct privd *pd, enum sandbox_worker kind, const int *keep, size_t nkeep,
+		      worker_job job, void *jobarg, worker_done done, void *cbarg)
+{
+	return spawn(pd, WORKER_KEEP_PRIVS, 0, kind, keep, nkeep, job, jobarg, done, cbarg);
 }

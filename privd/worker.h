@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "privd/privd.h"
+#include "privd/sandbox.h"
 
 #define WORKER_MSG_MAX 512
 
@@ -24,8 +25,13 @@ typedef void (*worker_done)(struct privd *pd, void *cbarg, int rc, const char *m
 /* Workers still running (graceful shutdown waits for them). */
 int worker_active(void);
 
-/* keep: descriptors the job uses (kept at their numbers; everything else is closed). */
+/* keep: descriptors the job uses (kept at their numbers; everything else is closed).
+ * An owner worker gets SANDBOX_WORKER_FILES, a WORKER_KEEP_PRIVS one SANDBOX_WORKER_SEND. */
 int worker_spawn(struct privd *pd, uid_t uid, gid_t gid, const int *keep, size_t nkeep,
 		 worker_job job, void *jobarg, worker_done done, void *cbarg);
+
+/* A root worker (privd's privileges) under the job-specific filter kind. */
+int worker_spawn_root(struct privd *pd, enum sandbox_worker kind, const int *keep, size_t nkeep,
+		      worker_job job, void *jobarg, worker_done done, void *cbarg);
 
 #endif
