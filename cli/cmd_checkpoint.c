@@ -122,13 +122,13 @@ static int checkpoint_json(const cJSON *res, const struct checkpoint_args *a, co
 	bool skipped = json_bool(res, "skipped", false);
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-	o = jb_str(o, "workspace", ws);
-	o = jb_str(o, "snapshot", skipped ? NULL : (snap ? snap : a->id));
-	o = jb_bool(o, "skipped", skipped);
-	o = jb_str(o, "reason", skipped ? json_str(res, "reason") : NULL);
-	o = jb_bool(o, "pinned", a->pin && !skipped);
-	o = jb_bool(o, "initialized", json_bool(res, "initialized", false));
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "workspace", ws);
+	o = jo_str(o, "snapshot", skipped ? NULL : (snap ? snap : a->id));
+	o = jo_bool(o, "skipped", skipped);
+	o = jo_str(o, "reason", skipped ? json_str(res, "reason") : NULL);
+	o = jo_bool(o, "pinned", a->pin && !skipped);
+	o = jo_bool(o, "initialized", json_bool(res, "initialized", false));
 	return json_emit(o);
 }
 

@@ -273,7 +273,7 @@ static int reload_run(const struct cli_ctx *ctx, const struct cli_cmd *cmd, int 
 	}
 	if (reply_result(reply) && fmt == FMT_JSON) {
 		/* {"reloaded":true} */
-		rc = json_emit(jb_bool(cJSON_CreateObject(), "reloaded", true));
+		rc = json_emit(jo_bool(cJSON_CreateObject(), "reloaded", true));
 	} else if (reply_result(reply)) {
 		out_ok("✓ Daemon reloaded configuration");
 		rc = CLI_EXIT_OK;

@@ -92,8 +92,8 @@ static int delete_render(const cJSON *reply, const struct delete_args *a)
 		/* {"ws_id","snapshot"} */
 		cJSON *o = cJSON_CreateObject();
 
-		o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-		o = jb_str(o, "snapshot", snap ? snap : a->snap);
+		o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+		o = jo_str(o, "snapshot", snap ? snap : a->snap);
 		return json_emit(o);
 	}
 	out_ok("✓ Deleted: %s", snap ? snap : a->snap);

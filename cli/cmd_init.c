@@ -24,9 +24,9 @@ static int init_json(const cJSON *res, const char *ws)
 	const char *path = json_str(res, "workspace_path");
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-	o = jb_str(o, "workspace", path ? path : ws);
-	o = jb_bool(o, "already_initialized", json_bool(res, "already_initialized", false));
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "workspace", path ? path : ws);
+	o = jo_bool(o, "already_initialized", json_bool(res, "already_initialized", false));
 	return json_emit(o);
 }
 

@@ -110,15 +110,15 @@ static void result_add(cJSON *results, const char *id, const char *path, const c
 	cJSON *o = cJSON_CreateObject(), *err = NULL;
 	bool ok = reply && reply_result(reply);
 
-	o = jb_str(o, "ws_id", id);
-	o = jb_str(o, "workspace", path);
-	o = jb_bool(o, "ok", ok);
+	o = jo_str(o, "ws_id", id);
+	o = jo_str(o, "workspace", path);
+	o = jo_bool(o, "ok", ok);
 	if (!ok) {
 		err = cJSON_CreateObject();
-		err = jb_str(err, "code", reply ? reply_error_code(reply) : JSON_CLIENT_ERROR);
-		err = jb_str(err, "message", reply ? reply_error_message(reply) :
+		err = jo_str(err, "code", reply ? reply_error_code(reply) : JSON_CLIENT_ERROR);
+		err = jo_str(err, "message", reply ? reply_error_message(reply) :
 				 "no reply from the daemon (see stderr)");
-		o = jb_dup(o, "error", err);
+		o = jo_dup(o, "error", err);
 		cJSON_Delete(err);
 	}
 	if (!o || !cJSON_AddItemToArray(results, o)) {
@@ -161,8 +161,8 @@ static int recover_json(cJSON *results, int n, int failed)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_num(o, "recovered", n - failed);
-	o = jb_num(o, "failed", failed);
+	o = jo_num(o, "recovered", n - failed);
+	o = jo_num(o, "failed", failed);
 	if (o && !cJSON_AddItemToObject(o, "results", results)) {
 		cJSON_Delete(o);
 		o = NULL;
@@ -248,9 +248,9 @@ static int unregister_json(const cJSON *res, const char *ws)
 	const char *path = json_str(res, "workspace_path");
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-	o = jb_str(o, "workspace", path ? path : ws);
-	o = jb_str(o, "archived_index", json_str(res, "archived_index"));
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "workspace", path ? path : ws);
+	o = jo_str(o, "archived_index", json_str(res, "archived_index"));
 	return json_emit(o);
 }
 

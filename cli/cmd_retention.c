@@ -92,9 +92,9 @@ static int pin_json(const cJSON *res, const char *snap_arg, bool pin)
 	const char *id = json_str(res, "snapshot");
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-	o = jb_str(o, "snapshot", id ? id : snap_arg);
-	o = jb_bool(o, "pinned", json_bool(res, "pinned", pin));
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "snapshot", id ? id : snap_arg);
+	o = jo_bool(o, "pinned", json_bool(res, "pinned", pin));
 	return json_emit(o);
 }
 
@@ -149,15 +149,15 @@ static int cleanup_json(const cJSON *res)
 	const cJSON *space = cJSON_GetObjectItemCaseSensitive(res, "space");
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
 	if (cJSON_IsArray(removed))
-		o = jb_dup(o, "removed", removed);
+		o = jo_dup(o, "removed", removed);
 	else if (o && !cJSON_AddArrayToObject(o, "removed")) {
 		cJSON_Delete(o);
 		o = NULL;
 	}
 	if (space)
-		o = jb_dup(o, "space", space);
+		o = jo_dup(o, "space", space);
 	return json_emit(o);
 }
 

@@ -89,15 +89,15 @@ static int rollback_json(const cJSON *res, const struct rollback_args *a, const 
 	const char *prev = json_str(res, "auto_snapshot");
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "ws_id", json_str(res, "ws_id"));
-	o = jb_str(o, "workspace", ws);
-	o = jb_str(o, "snapshot", snap ? snap : a->snap);
+	o = jo_str(o, "ws_id", json_str(res, "ws_id"));
+	o = jo_str(o, "workspace", ws);
+	o = jo_str(o, "snapshot", snap ? snap : a->snap);
 	if (a->steps)
-		o = jb_num(o, "steps", (double)strtol(a->steps, NULL, 10));
+		o = jo_num(o, "steps", (double)strtol(a->steps, NULL, 10));
 	else
-		o = jb_str(o, "steps", NULL);
-	o = jb_str(o, "auto_snapshot", prev);
-	o = jb_bool(o, "discarded", prev == NULL);
+		o = jo_str(o, "steps", NULL);
+	o = jo_str(o, "auto_snapshot", prev);
+	o = jo_bool(o, "discarded", prev == NULL);
 	return json_emit(o);
 }
 

@@ -36,10 +36,10 @@ static int version_json(const char *dv, const cJSON *proto)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	o = jb_str(o, "cli_version", WSCKPT_VERSION);
-	o = jb_str(o, "daemon_version", dv);
-	o = cJSON_IsNumber(proto) ? jb_num(o, "protocol", proto->valuedouble) : jb_str(o, "protocol", NULL);
-	o = jb_num(o, "cli_protocol", PROTOCOL_VERSION);
+	o = jo_str(o, "cli_version", WSCKPT_VERSION);
+	o = jo_str(o, "daemon_version", dv);
+	o = cJSON_IsNumber(proto) ? jo_num(o, "protocol", proto->valuedouble) : jo_str(o, "protocol", NULL);
+	o = jo_num(o, "cli_protocol", PROTOCOL_VERSION);
 	return json_emit(o);
 }
 

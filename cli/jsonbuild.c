@@ -12,28 +12,28 @@ static cJSON *attach(cJSON *obj, const char *key, cJSON *item)
 	return obj;
 }
 
-cJSON *jb_str(cJSON *obj, const char *key, const char *val)
+cJSON *jo_str(cJSON *obj, const char *key, const char *val)
 {
 	if (!obj)
 		return NULL;
 	return attach(obj, key, val ? cJSON_CreateString(val) : cJSON_CreateNull());
 }
 
-cJSON *jb_bool(cJSON *obj, const char *key, bool val)
+cJSON *jo_bool(cJSON *obj, const char *key, bool val)
 {
 	if (!obj)
 		return NULL;
 	return attach(obj, key, cJSON_CreateBool(val));
 }
 
-cJSON *jb_num(cJSON *obj, const char *key, double val)
+cJSON *jo_num(cJSON *obj, const char *key, double val)
 {
 	if (!obj)
 		return NULL;
 	return attach(obj, key, cJSON_CreateNumber(val));
 }
 
-cJSON *jb_dup(cJSON *obj, const char *key, const cJSON *item)
+cJSON *jo_dup(cJSON *obj, const char *key, const cJSON *item)
 {
 	if (!obj)
 		return NULL;

@@ -8,11 +8,11 @@
 
 /*
  * Each adds key to obj and returns obj; when obj is NULL or memory runs out it returns
- * NULL (obj freed), so "o = jb_str(o, ...); o = jb_bool(o, ...);" needs one NULL check.
+ * NULL (obj freed), so "o = jo_str(o, ...); o = jo_bool(o, ...);" needs one NULL check.
  */
-cJSON *jb_str(cJSON *obj, const char *key, const char *val); /* NULL val: null */
-cJSON *jb_bool(cJSON *obj, const char *key, bool val);
-cJSON *jb_num(cJSON *obj, const char *key, double val);
-cJSON *jb_dup(cJSON *obj, const char *key, const cJSON *item); /* deep copy; NULL: null */
+cJSON *jo_str(cJSON *obj, const char *key, const char *val); /* NULL val: null */
+cJSON *jo_bool(cJSON *obj, const char *key, bool val);
+cJSON *jo_num(cJSON *obj, const char *key, double val);
+cJSON *jo_dup(cJSON *obj, const char *key, const cJSON *item); /* deep copy; NULL: null */
 
 #endif

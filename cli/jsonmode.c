@@ -91,10 +91,10 @@ static cJSON *error_doc(void)
 {
 	cJSON *err = cJSON_CreateObject(), *doc = cJSON_CreateObject();
 
-	err = jb_str(err, "code", jm.noted ? jm.code : JSON_CLIENT_ERROR);
-	err = jb_str(err, "message", jm.noted ? jm.message : "the command failed");
+	err = jo_str(err, "code", jm.noted ? jm.code : JSON_CLIENT_ERROR);
+	err = jo_str(err, "message", jm.noted ? jm.message : "the command failed");
 	if (jm.hint[0] != '\0')
-		err = jb_str(err, "hint", jm.hint);
+		err = jo_str(err, "hint", jm.hint);
 	if (!err) {
 		cJSON_Delete(doc);
 		return NULL;

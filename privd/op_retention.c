@@ -94,10 +94,9 @@ int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t o
 	return n;
 }
 
-/* A cleanup waiting for the cleaner; its workspace is busy meanwhile. */
+/* A cleanup waiting for the cleaner. */
 struct cleanup_wait {
 	struct req_ctx rc;
-	char ws_id[WS_ID_LEN + 1];
 	cJSON *result; /* the reply, completed with "space" */
 };
 
@@ -117,16 +116,15 @@ static void cleanup_reply(const struct req_ctx *rc, cJSON *r, const struct recla
 static void cleanup_reclaimed(struct privd *pd, void *arg, const struct reclaim_result *res)
 {
 	struct cleanup_wait *cw = arg;
-	struct workspace *w = registry_by_id(&pd->reg, cw->ws_id);
 
-	if (w)
-		w->busy = false;
+	(void)pd;
 	cleanup_reply(&cw->rc, cw->result, res);
 	free(cw);
 }
 
-/* Answer when the cleaner has freed the space; the workspace stays busy until then so no
- * other write interleaves with the reply (reads, and other workspaces, are served). */
+/* Answer when the cleaner has freed the space. The workspace is not held busy: the
+ * wait only watches subvolume ids that no longer have a name, so checkpoints and other
+ * writes to it (from other clients) go on meanwhile. */
 static void cleanup_wait_start(struct privd *pd, const struct op_call *c, struct workspace *w,
 			       cJSON *r, struct reclaim_set *rs)
 {
@@ -141,11 +139,8 @@ static void cleanup_wait_start(struct privd *pd, const struct op_call *c, struct
 	}
 	cw->rc = c->rc;
 	cw->result = r;
-	snprintf(cw->ws_id, sizeof(cw->ws_id), "%s", w->ws_id);
-	w->busy = true;
 	rc = reclaim_start(pd, rs, cleanup_reclaimed, cw, &now);
 	if (rc < 0) {
-		w->busy = false;
 		log_warn("cleanup of %s: cannot start the reclaim worker (%s); answering without waiting for the cleaner",
 			 w->ws_id, strerror(-rc));
 		cleanup_reply(&c->rc, r, &now);

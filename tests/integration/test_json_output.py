@@ -172,17 +172,23 @@ def test_json_cleanup(daemon):
     doc, _ = jrun(d, ["cleanup", "-w", ws, "--keep", "1"])
     assert doc["ws_id"] == ws_id
     assert sorted(doc["removed"]) == ["k1", "k2"]
-    assert set(doc) <= {"ws_id", "removed", "space"}
-    if "space" in doc:  # added by the space-reclaim work; passed through unchanged
-        sp = doc["space"]
-        assert set(sp) == {"freed_bytes", "cleaner_done", "waited_ms", "pending"}, sp
-        assert isinstance(sp["cleaner_done"], bool)
-        assert all(isinstance(sp[k], int) and sp[k] >= 0
-                   for k in ("freed_bytes", "waited_ms", "pending")), sp
+    assert set(doc) == {"ws_id", "removed", "space"}
+    sp = doc["space"]  # the daemon's, passed through unchanged
+    assert set(sp) == {"freed_bytes", "cleaner_done", "waited_ms", "pending"}, sp
+    assert isinstance(sp["cleaner_done"], bool)
+    assert all(isinstance(sp[k], int) and sp[k] >= 0
+               for k in ("freed_bytes", "waited_ms", "pending")), sp
+    assert sp["cleaner_done"] == (sp["pending"] == 0)
     assert list_ids(d, ALICE, ws) == ["k0", "k3"]
+    # table mode says what the wait found
+    p = d.cli(["cleanup", "-w", ws, "--keep", "0"], user=ALICE)
+    assert "k3" in p.stdout
+    assert re.search(r"Freed [0-9.]+ [KMG]?i?B", p.stdout) or \
+        "still reclaiming" in p.stderr, p.stdout + p.stderr
 
     doc, _ = jrun(d, ["cleanup", "-w", ws, "--keep", "1"])
     assert doc["ws_id"] == ws_id and doc["removed"] == []
+    assert doc["space"] == {"freed_bytes": 0, "cleaner_done": True, "waited_ms": 0, "pending": 0}
 
     jerr(d, ["cleanup", "-w", ws_id, "--keep", "1"], "WorkspaceNotFound", user=BOB)
     usage_json(d, ["cleanup", "-w", ws, "--keep", "x", "--json"])

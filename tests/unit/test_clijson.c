@@ -26,19 +26,19 @@ static char *pretty(const cJSON *doc)
 	return buf;
 }
 
-static void test_jb_chain(void **state)
+static void test_jo_chain(void **state)
 {
 	cJSON *o = cJSON_CreateObject(), *inner = cJSON_CreateArray();
 	char *text;
 
 	(void)state;
 	cJSON_AddItemToArray(inner, cJSON_CreateString("k1"));
-	o = jb_str(o, "ws_id", "ws-abc123");
-	o = jb_str(o, "reason", NULL);
-	o = jb_bool(o, "skipped", true);
-	o = jb_num(o, "steps", 3);
-	o = jb_dup(o, "removed", inner);
-	o = jb_dup(o, "space", NULL);
+	o = jo_str(o, "ws_id", "ws-abc123");
+	o = jo_str(o, "reason", NULL);
+	o = jo_bool(o, "skipped", true);
+	o = jo_num(o, "steps", 3);
+	o = jo_dup(o, "removed", inner);
+	o = jo_dup(o, "space", NULL);
 	assert_non_null(o);
 	text = pretty(o);
 	assert_string_equal(text, "{\n"
@@ -51,32 +51,32 @@ static void test_jb_chain(void **state)
 				  "  ],\n"
 				  "  \"space\": null\n"
 				  "}\n");
-	/* jb_dup copied: the original is still ours */
+	/* jo_dup copied: the original is still ours */
 	assert_int_equal(cJSON_GetArraySize(inner), 1);
 	free(text);
 	cJSON_Delete(inner);
 	cJSON_Delete(o);
 }
 
-static void test_jb_null_propagates(void **state)
+static void test_jo_null_propagates(void **state)
 {
 	cJSON *o = NULL;
 
 	(void)state;
-	o = jb_str(o, "a", "b");
-	o = jb_bool(o, "c", false);
-	o = jb_num(o, "d", 1);
-	o = jb_dup(o, "e", NULL);
+	o = jo_str(o, "a", "b");
+	o = jo_bool(o, "c", false);
+	o = jo_num(o, "d", 1);
+	o = jo_dup(o, "e", NULL);
 	assert_null(o);
 }
 
-static void test_jb_empty_containers(void **state)
+static void test_jo_empty_containers(void **state)
 {
 	cJSON *o = cJSON_CreateObject(), *empty = cJSON_CreateArray();
 	char *text;
 
 	(void)state;
-	o = jb_dup(o, "results", empty);
+	o = jo_dup(o, "results", empty);
 	text = pretty(o);
 	assert_string_equal(text, "{\n  \"results\": []\n}\n");
 	free(text);
@@ -113,9 +113,9 @@ static void test_units_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_jb_chain),
-		cmocka_unit_test(test_jb_null_propagates),
-		cmocka_unit_test(test_jb_empty_containers),
+		cmocka_unit_test(test_jo_chain),
+		cmocka_unit_test(test_jo_null_propagates),
+		cmocka_unit_test(test_jo_empty_containers),
 		cmocka_unit_test(test_units_bytes),
 	};
 
