@@ -64,7 +64,8 @@ static int enter_root(int root_fd)
 static int caps_all_clear(void)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
+	/* Zeroed: valgrind's capget knows only the first element is written (v1). */
+	struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
 
 	if (syscall(SYS_capget, &h, d) < 0)
 		return 0;

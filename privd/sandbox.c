@@ -24,6 +24,7 @@
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -71,7 +72,8 @@ static uint64_t keep_mask(void)
 static int caps_now(uint64_t *eff, uint64_t *prm, uint64_t *inh, uint64_t *bnd)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
+	/* Zeroed: valgrind's capget knows only the first element is written (v1). */
+	struct __user_cap_data_struct d[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
 
 	if (syscall(SYS_capget, &h, d) < 0)
 		return -1;
@@ -279,8 +281,19 @@ static int add_privd_rules(scmp_filter_ctx ctx)
 /* Load a filter built by add(); default action kills the whole process. */
 static int load_filter(int (*add)(scmp_filter_ctx), char *err, size_t errsz)
 {
-	scmp_filter_ctx ctx = seccomp_init(DEFAULT_ACTION);
+	scmp_filter_ctx ctx;
 	int rc;
+
+#ifdef WSCKPT_TEST_HOOKS
+	/* valgrind cannot run a process under our filter (it makes calls of its own that
+	 * the list does not name): test builds can leave it out to be checked by valgrind.
+	 * Release builds have no such switch. */
+	if (getenv("WSCKPT_TEST_NO_SECCOMP")) {
+		log_warn("sandbox: seccomp filter NOT installed (test build, WSCKPT_TEST_NO_SECCOMP); the next line does not apply");
+		return 0;
+	}
+#endif
+	ctx = seccomp_init(DEFAULT_ACTION);
 
 	if (!ctx) {
 		snprintf(err, errsz, "seccomp_init failed");

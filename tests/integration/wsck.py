@@ -1024,6 +1024,7 @@ class FlexDaemon(Daemon):
         super().__init__(**kw)
         self.bin_dir = Path(bin_dir or BUILD)
         self.env_extra = dict(env_extra or {})
+        self.wrapper = []  # e.g. ["valgrind", ...]: run privd under it
 
     @property
     def wsckptd(self):
@@ -1035,7 +1036,8 @@ class FlexDaemon(Daemon):
         self.logfiles.append(logf)
         fh = open(logf, "wb")
         try:
-            proc = subprocess.Popen([str(self.wsckptd), "-f", "-c", str(conf or self.conf)] +
+            proc = subprocess.Popen(list(self.wrapper) +
+                                    [str(self.wsckptd), "-f", "-c", str(conf or self.conf)] +
                                     list(extra_args),
                                     stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
                                     cwd="/", start_new_session=True,
