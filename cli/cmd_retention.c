@@ -186,12 +186,12 @@ static int cleanup_render(const cJSON *res, enum out_format fmt)
 		return cleanup_json(res);
 	if (n == 0) {
 		out_ok("✓ No snapshots needed cleanup.");
-	} else {
-		out_ok("✓ Cleaned up %d snapshot(s):", n);
-		cJSON_ArrayForEach(id, removed) {
-			if (cJSON_IsString(id))
-				out_line(stdout, OUT_PLAIN, "  - %s", id->valuestring);
-		}
+		return CLI_EXIT_OK;
+	}
+	out_ok("✓ Cleaned up %d snapshot(s):", n);
+	cJSON_ArrayForEach(id, removed) {
+		if (cJSON_IsString(id))
+			out_line(stdout, OUT_PLAIN, "  - %s", id->valuestring);
 	}
 	cleanup_space(cJSON_GetObjectItemCaseSensitive(res, "space"));
 	return CLI_EXIT_OK;

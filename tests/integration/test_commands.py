@@ -364,7 +364,10 @@ def test_pin_unpin_and_checkpoint_pin(daemon):
     d.start()
     assert pins() == {"p1": False, "p2": True, "p3": True}
     p = d.cli(["cleanup", "-w", ws, "--keep", "0"], user=ALICE)
-    assert p.stdout.splitlines() == ["✓ Cleaned up 1 snapshot(s):", "  - p1"], p.stdout
+    # the last line says what btrfs gave back (Freed N B), measured after the cleaner ran
+    lines = p.stdout.splitlines()
+    assert lines[:2] == ["✓ Cleaned up 1 snapshot(s):", "  - p1"], p.stdout
+    assert len(lines) == 3 and re.fullmatch(r"Freed [0-9.]+ (B|KiB|MiB|GiB)", lines[2]), p.stdout
     assert pins() == {"p2": True, "p3": True}
     assert d.snapshots_on_disk(ws_id) == {"p2", "p3"}
 
@@ -398,6 +401,8 @@ def test_cleanup_keeps_newest_and_pinned(daemon):
     p = d.cli(["cleanup", "-w", ws, "--keep", "10"], user=ALICE)
     lines = p.stdout.splitlines()
     assert lines[0] == "✓ Cleaned up 18 snapshot(s):", p.stdout
+    assert re.fullmatch(r"Freed [0-9.]+ (B|KiB|MiB|GiB)", lines[-1]), p.stdout
+    lines = lines[:-1]
     assert {l[len("  - "):] for l in lines[1:]} == removed and len(lines) == 19, p.stdout
     assert all(l.startswith("  - ") for l in lines[1:]), p.stdout
     entries = check_list_agrees_with_disk(d, ws_id, ws)
