@@ -21,6 +21,7 @@ import pytest
 import wsck
 
 ALICE = wsck.ALICE
+UNIT = wsck.ROOT / "systemd" / "ws-ckpt.service"
 
 
 def run_privd(d, *args, timeout=120):
@@ -131,6 +132,60 @@ def test_mount_only_then_no_mount_in_a_private_namespace(make_flex_daemon):
     d.stop()
     # the mount stays for the next start, in the host
     assert len(btrfs_mounts_at(d.mnt)) == 1
+
+
+def unit_exec_start_pre(d):
+    """The unit's ExecStartPre= command, "+" stripped, made runnable here: our build of
+    ws-ckptd with the test config, and *this* process's mount namespace standing in for
+    PID 1's (the host's; /proc/1/ns is not always readable where the tests run)."""
+    line = [ln.strip() for ln in UNIT.read_text().splitlines()
+            if ln.startswith("ExecStartPre=")][0]
+    argv = line.split("=", 1)[1].lstrip("+").split()
+    argv = [a.replace("/proc/1/", "/proc/%d/" % os.getpid()) for a in argv]
+    i = argv.index("/usr/sbin/ws-ckptd")
+    return argv[:i] + [str(wsck.WSCKPTD), "-f", "-c", str(d.conf), "-v"] + argv[i + 1:]
+
+
+def run_like_systemd_plus(d, argv):
+    """systemd gives every command of a unit with namespacing options a new mount
+    namespace, a slave of the host's, "+" commands included (only their sandboxing is
+    lifted). Emulated with unshare."""
+    n = len(d.logfiles)
+    logf = d.dir / ("daemon-%d.log" % n)
+    d.logfiles.append(logf)
+    p = subprocess.run(["unshare", "--mount", "--propagation", "slave", "--"] + argv,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120, cwd="/",
+                       env=wsck.user_env(None))
+    logf.write_text(p.stdout)
+    return p
+
+
+def test_unit_exec_start_pre_mounts_in_the_host_namespace(make_flex_daemon):
+    """The unit's ExecStartPre= line, run the way systemd runs a "+" command of this unit,
+    leaves the mount in the host's namespace; the same ws-ckptd --mount-only without the
+    nsenter would mount into a namespace that dies with it."""
+    d = make_flex_daemon(start=False)
+    argv = unit_exec_start_pre(d)
+    assert argv[0] == "/usr/bin/nsenter", argv
+    p = run_like_systemd_plus(d, argv)
+    assert p.returncode == 0, p.stdout
+    assert len(btrfs_mounts_at(d.mnt)) == 1, p.stdout
+    assert privd_pids(d) == []
+    # and the daemon then serves it, in the unit-like namespace
+    start_in_unit_namespace(d)
+    d.cli(["version"], user=ALICE)
+    d.stop()
+
+
+def test_mount_only_without_nsenter_would_not_reach_the_host(make_flex_daemon):
+    """Why the unit needs the nsenter: the control case."""
+    d = make_flex_daemon(start=False)
+    p = run_like_systemd_plus(d, [str(wsck.WSCKPTD), "-f", "-c", str(d.conf), "-v",
+                                  "--mount-only"])
+    assert p.returncode == 0, p.stdout
+    assert "Mounted" in p.stdout, p.stdout
+    assert btrfs_mounts_at(d.mnt) == [], "a mount made in a slave namespace reached the host?"
 
 
 def test_no_mount_refuses_when_nothing_is_mounted(make_flex_daemon):
