@@ -226,6 +226,17 @@ static void describe_workspaces(const struct privd *pd, char *buf, size_t sz)
 	}
 }
 
+/*
+ * --no-mount runs in the unit's private mount namespace, where a mount would never reach
+ * users: mounting is ExecStartPre's job, so a missing mount is a deployment error.
+ */
+static void refuse_unmounted(const struct config *cfg, char *err, size_t errsz)
+{
+	snprintf(err, errsz,
+		 "--no-mount: %s is not mounted (image %s). With --no-mount, ws-ckptd never attaches a loop device or mounts; run `ws-ckptd --mount-only` first (the systemd unit does that in ExecStartPre=+/usr/sbin/ws-ckptd --mount-only)",
+		 cfg->mount_path, cfg->img_path);
+}
+
 int backend_loop_bootstrap(struct privd *pd, bool have_state, char *err, size_t errsz)
 {
 	const struct config *cfg = &pd->cfg;
@@ -243,13 +254,18 @@ int backend_loop_bootstrap(struct privd *pd, bool have_state, char *err, size_t 
 		if (chmod(cfg->img_path, 0600) < 0)
 			log_warn("cannot chmod %s: %s", cfg->img_path, strerror(errno));
 	}
-	if (mkdir_p(cfg->mount_path, 0755) < 0) {
-		snprintf(err, errsz, "cannot create mount point %s: %s", cfg->mount_path, strerror(errno));
-		return -1;
-	}
+	/* Only reads /proc/self/mountinfo: decided before touching anything (--no-mount). */
 	m = check_existing_mount(cfg, have_img ? &st : NULL, err, errsz);
 	if (m < 0)
 		return -1;
+	if (m == 0 && pd->mount_mode == MOUNT_NEVER) {
+		refuse_unmounted(cfg, err, errsz);
+		return -1;
+	}
+	if (m == 0 && mkdir_p(cfg->mount_path, 0755) < 0) {
+		snprintf(err, errsz, "cannot create mount point %s: %s", cfg->mount_path, strerror(errno));
+		return -1;
+	}
 	if (m == 0 && !have_img) {
 		if (have_state && pd->reg.n > 0) {
 			char list[2048];

@@ -49,12 +49,34 @@ static struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ws-ckptd [-f] [-c FILE] [-v]\n"
-		   "  -f       stay in the foreground and log to stderr (default: daemonize, log to syslog)\n"
-		   "  -c FILE  configuration file (default %s; a missing file means defaults)\n"
-		   "  -v       more logging (repeat for more)\n"
-		   "  -h       this help\n",
+	fprintf(f, "usage: ws-ckptd [-f] [-c FILE] [-v] [--mount-only | --no-mount]\n"
+		   "  -f            stay in the foreground and log to stderr (default: daemonize, log to syslog)\n"
+		   "  -c FILE       configuration file (default %s; a missing file means defaults)\n"
+		   "  -v            more logging (repeat for more)\n"
+		   "  --mount-only  make the backend available (image, loop device, mount) and exit\n"
+		   "  --no-mount    serve a backend that is already mounted; never mount or attach a loop device\n"
+		   "  -h            this help\n",
 		CONFIG_DEFAULT_PATH);
+}
+
+enum { OPT_MOUNT_ONLY = 256, OPT_NO_MOUNT };
+
+static const struct option long_opts[] = {
+	{ "mount-only", no_argument, NULL, OPT_MOUNT_ONLY },
+	{ "no-mount", no_argument, NULL, OPT_NO_MOUNT },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int set_mount_mode(struct privd *pd, enum mount_mode m)
+{
+	if (pd->mount_mode != MOUNT_AND_SERVE && pd->mount_mode != m) {
+		fprintf(stderr, "ws-ckptd: --mount-only and --no-mount exclude each other\n");
+		return -1;
+	}
+	pd->mount_mode = m;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct privd *pd, const char **conf)
@@ -62,7 +84,7 @@ static int parse_args(int argc, char **argv, struct privd *pd, const char **conf
 	int opt;
 
 	*conf = CONFIG_DEFAULT_PATH;
-	while ((opt = getopt(argc, argv, "fc:vhV")) != -1) {
+	while ((opt = getopt_long(argc, argv, "fc:vhV", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
 			pd->foreground = true;
@@ -79,6 +101,11 @@ static int parse_args(int argc, char **argv, struct privd *pd, const char **conf
 		case 'V':
 			printf("ws-ckptd %s\n", WSCKPT_VERSION);
 			exit(0);
+		case OPT_MOUNT_ONLY:
+		case OPT_NO_MOUNT:
+			if (set_mount_mode(pd, opt == OPT_MOUNT_ONLY ? MOUNT_ONLY : MOUNT_NEVER) < 0)
+				return -1;
+			break;
 		default:
 			usage(stderr);
 			return -1;
@@ -297,25 +324,44 @@ static int load_state(struct privd *pd, bool *have_state, bool *rebuild, char *e
 	return 0;
 }
 
-static int startup(struct privd *pd, char *err, size_t errsz)
+/*
+ * Start-up up to and including the backend: accounts, state dir, lock, state, backend.
+ * This is all --mount-only does; *stale tells whether the lock file was left by a run that
+ * did not stop cleanly.
+ */
+static void close_fds(struct privd *pd);
+
+static int startup_backend(struct privd *pd, bool *stale, bool *rebuild, char *err, size_t errsz)
 {
-	bool stale = false, have_state = false, rebuild = false;
+	bool have_state = false;
 
 	if (resolve_accounts(pd, err, errsz) < 0 || open_state_dir(pd, err, errsz) < 0)
 		return -1;
-	if (frontd_locate(pd, run.frontd_path, sizeof(run.frontd_path)) < 0) {
+	/* --mount-only serves nothing, so it does not need frontd. */
+	if (pd->mount_mode != MOUNT_ONLY && frontd_locate(pd, run.frontd_path, sizeof(run.frontd_path)) < 0) {
 		snprintf(err, errsz, "cannot find ws-ckpt-frontd (tried %.2048s); set frontd_path in the config",
 			 run.frontd_path);
 		return -1;
 	}
-	pd->lock_fd = lockfile_acquire(pd->state_dir_fd, pd->cfg.state_dir, &stale, err, errsz);
+	pd->lock_fd = lockfile_acquire(pd->state_dir_fd, pd->cfg.state_dir, stale, err, errsz);
 	if (pd->lock_fd < 0)
 		return -1;
-	if (stale)
-		log_warn("Detected unclean shutdown (lockfile %s/%s present from previous run); running a full reconcile",
-			 pd->cfg.state_dir, LOCK_FILE);
-	if (load_state(pd, &have_state, &rebuild, err, errsz) < 0 ||
+	if (*stale)
+		log_warn("Detected unclean shutdown (lockfile %s/%s present from previous run); %s",
+			 pd->cfg.state_dir, LOCK_FILE,
+			 pd->mount_mode == MOUNT_ONLY ? "leaving it for the serving daemon's full reconcile"
+						      : "running a full reconcile");
+	if (load_state(pd, &have_state, rebuild, err, errsz) < 0 ||
 	    backend_bootstrap(pd, have_state, err, errsz) < 0)
+		return -1;
+	return 0;
+}
+
+static int startup(struct privd *pd, char *err, size_t errsz)
+{
+	bool stale = false, rebuild = false;
+
+	if (startup_backend(pd, &stale, &rebuild, err, errsz) < 0)
 		return -1;
 	if (rebuild) {
 		int moved = migrate_v0_indexes(pd), found = registry_rebuild_from_indexes(pd);
@@ -335,6 +381,35 @@ static int startup(struct privd *pd, char *err, size_t errsz)
 	if (!pd->socket_activated)
 		pd->listen_fd = listener_create(pd->cfg.socket_path, pd->socket_gid, err, errsz);
 	return pd->listen_fd < 0 ? -1 : 0;
+}
+
+/*
+ * --mount-only: bootstrap the backend in the caller's (the host's) mount namespace and
+ * exit. state.json is not written: nothing reconciled the registry yet (a state file set
+ * aside as unreadable must stay absent, so the serving daemon rebuilds from indexes/).
+ * The lock file is removed only if we created it: a stale one is left in place so the
+ * serving daemon still sees the unclean shutdown.
+ */
+static int mount_only(struct privd *pd)
+{
+	char err[4096];
+	bool stale = false, rebuild = false;
+	int rc = startup_backend(pd, &stale, &rebuild, err, sizeof(err));
+
+	if (rc < 0)
+		log_err("--mount-only failed: %s", err);
+	else
+		log_info("Backend ready at %s (--mount-only); exiting", pd->be.data_root);
+	if (pd->lock_fd >= 0) {
+		if (stale)
+			close(pd->lock_fd);
+		else
+			lockfile_release(pd->state_dir_fd, pd->lock_fd);
+		pd->lock_fd = -1;
+	}
+	registry_free(&pd->reg);
+	close_fds(pd);
+	return rc < 0 ? 1 : 0;
 }
 
 static void shutdown_all(struct privd *pd)
@@ -418,6 +493,8 @@ int main(int argc, char **argv)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	pd.started_mono_ms = mono_ms();
+	if (pd.mount_mode == MOUNT_ONLY)
+		return mount_only(&pd);
 	notify_init();
 	if (startup(&pd, err, sizeof(err)) < 0) {
 		log_err("startup failed: %s", err);

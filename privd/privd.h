@@ -25,8 +25,20 @@ struct backend_state {
 	char last_loop_device[64];
 };
 
+/*
+ * Who mounts the backend. The systemd unit splits the two so that the serving daemon can
+ * run in a private mount namespace: ExecStartPre=+ws-ckptd --mount-only mounts in the
+ * host's namespace, then ws-ckptd --no-mount serves an already mounted backend.
+ */
+enum mount_mode {
+	MOUNT_AND_SERVE = 0, /* default: mount if needed, then serve */
+	MOUNT_ONLY,          /* --mount-only: bootstrap the backend, then exit */
+	MOUNT_NEVER,         /* --no-mount: the backend must already be mounted */
+};
+
 struct privd {
 	struct config cfg;
+	enum mount_mode mount_mode;
 	struct backend_state be;
 	struct registry reg;
 	bool foreground;
