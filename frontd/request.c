@@ -311,10 +311,20 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 	}
 }
 
+static bool only_space(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return false;
+	}
+	return true;
+}
+
 enum ws_err request_parse(const char *line, size_t len, struct parsed_request *out, char *err,
 			  size_t errsz)
 {
 	const cJSON *v, *id;
+	const char *end = NULL;
 	cJSON *root;
 	enum ws_err e;
 
@@ -325,9 +335,15 @@ enum ws_err request_parse(const char *line, size_t len, struct parsed_request *o
 	/* "a\u0000b" would reach us as "a": refuse rather than act on a shorter name. */
 	if (json_has_nul_escape(line, len))
 		BAD(WSE_INVALID_ARGUMENT, "strings must not contain NUL characters (\\u0000)");
-	root = cJSON_ParseWithLength(line, len);
+	root = cJSON_ParseWithLengthOpts(line, len, &end, 0);
 	if (!root)
 		BAD(WSE_PROTOCOL, "request is not valid JSON");
+	/* One value per line: text after it would be ignored by the parser, so refuse it
+	 * rather than act on half of what the client sent. */
+	if (!end || end < line || end > line + len || !only_space(end, (size_t)(line + len - end))) {
+		cJSON_Delete(root);
+		BAD(WSE_PROTOCOL, "request line has text after the JSON object");
+	}
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
 		BAD(WSE_PROTOCOL, "request must be a JSON object");

@@ -325,6 +325,22 @@ def test_deeply_nested_json(daemon, world):
     w.assert_served(fpid)
 
 
+def test_text_after_the_json_object(daemon, world):
+    """A line holds one JSON object: text after it is refused (the parser would ignore it,
+    and the client meant something else), trailing blanks and CR are fine."""
+    d, w = daemon, world
+    ws = w.alice_id.encode()
+    for line in (b'{"v":1,"id":1,"op":"version"} {"v":1,"id":2,"op":"version"}',
+                 b'{"v":1,"id":1,"op":"delete","workspace":"%s","snapshot":"x"}, "force": true}' % ws,
+                 b'{"v":1,"id":1,"op":"version"}garbage'):
+        rep, res = raw_line(d, line + b"\n")
+        assert rep is not None and rep.get("ok") is False and \
+            rep["error"]["code"] == "ProtocolError", (line, rep)
+        assert "after the JSON object" in rep["error"]["message"], rep
+    rep, _ = raw_line(d, b'{"v":1,"id":3,"op":"version"}  \t\r\n')
+    assert rep is not None and rep.get("ok") is True, rep
+
+
 def test_10mib_line(daemon, world):
     """A 10 MiB request line: cut off after 1 MiB with ProtocolError, connection closed,
     frontd's memory stays bounded and other clients are served meanwhile."""
