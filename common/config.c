@@ -109,6 +109,7 @@ struct parser {
 	int line;
 	char *err;
 	size_t errsz;
+	unsigned sections_seen; /* bit i: known_sections[i] had its header */
 };
 
 static int perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -391,8 +392,14 @@ static int parse_header(struct parser *ps, const char *p, char *section, size_t 
 	if (*p != ']' || n == 0)
 		return perr(ps, "malformed section header");
 	for (size_t i = 0; i < sizeof(known_sections) / sizeof(known_sections[0]); i++) {
-		if (strcmp(section, known_sections[i]) == 0)
-			return expect_eol(ps, p + 1);
+		if (strcmp(section, known_sections[i]) != 0)
+			continue;
+		/* TOML defines a table once; a second header would also make a key look
+		 * absent to whoever edits the first one. */
+		if (ps->sections_seen & (1u << i))
+			return perr(ps, "section [%s] appears twice", section);
+		ps->sections_seen |= 1u << i;
+		return expect_eol(ps, p + 1);
 	}
 	return perr(ps, "unknown section [%s]", section);
 }

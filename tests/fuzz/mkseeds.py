@@ -457,6 +457,20 @@ def journal():
     })
 
 
+def config_edit():
+    # first byte: which edit (see fuzz_config_edit.c edits[]); then the file
+    write("config_edit", {
+        "empty": b"\x00",
+        "top_keys": b"\x02# ws-ckpt\nauto_cleanup = false  # off\nauto_cleanup_keep = 20\n\n"
+                    b"[backend.btrfs-loop]\nimg_size = 20\n",
+        "section_missing": b"\x06socket_path = \"/run/ws-ckpt/ws-ckpt.sock\"\n# end\n",
+        "section_present": b"\x07[backend]\ntype = \"btrfs-loop\"\n[backend.btrfs-loop]\n# size\n"
+                           b"img_max_percent = 80 # x\n",
+        "no_final_newline": b"\x03auto_cleanup_keep = \"7d\"",
+        "crlf": b"\x01auto_cleanup = true\r\n# c\r\n",
+    })
+
+
 if __name__ == "__main__":
     config()
     request()
@@ -464,5 +478,6 @@ if __name__ == "__main__":
     state()
     index()
     journal()
+    config_edit()
     imsg_corpus()
     sendstream()

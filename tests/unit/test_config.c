@@ -203,9 +203,8 @@ static void test_value_forms(void **state)
 	assert_int_equal(c.backend, BACKEND_BASE);
 	parse_ok("[backend]\ntype = \"auto\"\n", &c);
 	assert_int_equal(c.backend, BACKEND_AUTO);
-	/* a section may be reopened; keys still may not repeat */
-	parse_ok("[backend]\n[backend.btrfs-loop]\nmount_path = \"/m\"\n[backend]\ntype = \"btrfs-loop\"\n",
-		 &c);
+	/* sections in any order (reopening one is an error: test_errors_with_line_numbers) */
+	parse_ok("[backend.btrfs-loop]\nmount_path = \"/m\"\n[backend]\ntype = \"btrfs-loop\"\n", &c);
 	assert_string_equal(c.mount_path, "/m");
 	assert_int_equal(c.backend, BACKEND_LOOP);
 	/* last line without a newline */
@@ -342,10 +341,12 @@ static void test_errors_with_line_numbers(void **state)
 	parse_err("socket_path = \"/run/\\u0041\"\n", 1, "escape");
 	parse_err("socket_path = \"/run/\\\n", 1, "escape");
 	parse_err("socket_path = \"/run/\x01x\"\n", 1, "control");
-	/* duplicate keys, also across a reopened section */
+	/* duplicate keys; a section header may appear once (TOML), even with no key repeated */
 	parse_err("max_connections = 1\n# again\nmax_connections = 2\n", 3, "duplicate key 'max_connections'");
-	parse_err("[backend]\ntype = \"auto\"\n[backend.btrfs-loop]\n[backend]\ntype = \"auto\"\n", 5,
-		  "duplicate");
+	parse_err("[backend]\ntype = \"auto\"\n[backend.btrfs-loop]\n[backend]\ntype = \"auto\"\n", 4,
+		  "section [backend] appears twice");
+	parse_err("[backend.btrfs-loop]\nimg_size = 5\n[backend.btrfs-loop]\nimg_max_percent = 5\n", 3,
+		  "appears twice");
 	/* values without quotes */
 	parse_err("socket_group = wsckpt\n", 1, "quotes");
 	parse_err("[backend]\ntype = btrfs-loop\n", 2, NULL);
