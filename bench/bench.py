@@ -517,6 +517,8 @@ class Bench:
         for sz in sizes:
             self.stop()
             self.fill(ws_id, sz - 1)   # plus the checkpoints measured below on the way
+            # the set-up's own writes (subvolumes, index) are not the daemon's to flush
+            run(["sync"])
             self.start()
             cnt = next(w["snapshot_count"] for w in self.ok({"op": "status"})["workspaces"]
                        if w["ws_id"] == ws_id)
@@ -536,7 +538,8 @@ class Bench:
                 [str(bucket / ("f-%d" % i)) for i in range(rounds * (ncp // rounds))])
             out[str(sz)] = {"snapshots": cnt, "list": summ(ll), "list_reply_bytes":
                             lm["last_reply_bytes"], "status": summ(sl), "checkpoint": summ(cl),
-                            "floor": summ(fl)}
+                            "floor": summ(fl), "checkpoint_first_ms": cl[0] / 1000.0,
+                            "checkpoint_max_at": cl.index(max(cl))}
         self.res["phases"]["sizes"] = out
 
     def ph_soak(self, ws):
@@ -769,7 +772,10 @@ def report(res):
             row("list     @ %6d snapshots" % e["snapshots"], e["list"], "reply %d bytes" % e["list_reply_bytes"])
             row("status   @ %6d snapshots" % e["snapshots"], e["status"])
             row("checkpoint @ %6d snapshots" % e["snapshots"], e["checkpoint"],
-                "%.2fx at %s" % (ratio(e["checkpoint"]["p50_ms"], base), keys[0]))
+                "%.2fx at %s%s" % (ratio(e["checkpoint"]["p50_ms"], base), keys[0],
+                                   "; slowest was #%d (first after start: %.1f ms)" % (
+                                       e["checkpoint_max_at"] + 1, e["checkpoint_first_ms"])
+                                   if "checkpoint_first_ms" in e else ""))
             if "floor" in e:
                 row("  floor, same bucket @ %6d" % e["snapshots"], e["floor"],
                     "%.2fx floor at %s; ws-ckptd %.2fx this floor" % (
