@@ -26,7 +26,7 @@
 #include "privd/state_store.h"
 
 /* A replayed journal is at most this large (the compaction rule keeps it near index.json). */
-#define JOURNAL_MAX_BYTES (512u * 1024u * 1024u)
+#define JOURNAL_MAX_BYTES ((size_t)512 * 1024 * 1024)
 
 static bool add_str_items(cJSON *arr, const char (*ids)[SNAPSHOT_ID_MAX + 1], size_t n)
 {

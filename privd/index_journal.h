@@ -12,7 +12,7 @@
 
 #define INDEX_JOURNAL_FILE "index.journal"
 /* The journal is folded into index.json once it is larger than this or than index.json. */
-#define INDEX_JOURNAL_MIN_COMPACT (256u * 1024u)
+#define INDEX_JOURNAL_MIN_COMPACT ((size_t)256 * 1024)
 
 /* Durably save w's changes since the last save (0 or -errno; on failure the next save
  * rewrites index.json whole). */
