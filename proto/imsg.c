@@ -43,7 +43,7 @@ void imsgbuf_clear(struct imsgbuf *ib)
 	ib->nfds = 0;
 	free(ib->rbuf);
 	ib->rbuf = NULL;
-	ib->rlen = 0;
+	ib->rlen = ib->roff = 0;
 }
 
 /*
@@ -89,8 +89,15 @@ ssize_t imsgbuf_read(struct imsgbuf *ib)
 	struct iovec iov;
 	struct msghdr mh;
 	ssize_t n;
-	size_t room = HDR_SZ + IMSG_MAX_PAYLOAD - ib->rlen;
+	size_t room;
 
+	/* imsg_get only advances roff (a memmove per message made a full buffer of small
+	 * messages quadratic); the unread rest moves to the front once per read. */
+	if (ib->roff > 0) {
+		memmove(ib->rbuf, ib->rbuf + ib->roff, ib->rlen);
+		ib->roff = 0;
+	}
+	room = HDR_SZ + IMSG_MAX_PAYLOAD - ib->rlen;
 	if (room == 0) {
 		errno = ENOBUFS;
 		return -1;
@@ -127,7 +134,7 @@ int imsg_get(struct imsgbuf *ib, struct imsg *msg)
 		return -1;
 	if (ib->rlen < HDR_SZ)
 		return 0;
-	memcpy(&h, ib->rbuf, HDR_SZ);
+	memcpy(&h, ib->rbuf + ib->roff, HDR_SZ);
 	if (h.len > IMSG_MAX_PAYLOAD || (h.flags & ~IMSGF_HASFD))
 		return -1;
 	if (ib->rlen < HDR_SZ + h.len)
@@ -142,7 +149,7 @@ int imsg_get(struct imsgbuf *ib, struct imsg *msg)
 	msg->data = malloc(h.len ? h.len : 1);
 	if (!msg->data)
 		return -1;
-	memcpy(msg->data, ib->rbuf + HDR_SZ, h.len);
+	memcpy(msg->data, ib->rbuf + ib->roff + HDR_SZ, h.len);
 	if (owns_fd) {
 		msg->fd = ib->fds[0];
 		ib->nfds--;
@@ -152,7 +159,7 @@ int imsg_get(struct imsgbuf *ib, struct imsg *msg)
 	}
 	ib->rpos += HDR_SZ + h.len;
 	ib->rlen -= HDR_SZ + h.len;
-	memmove(ib->rbuf, ib->rbuf + HDR_SZ + h.len, ib->rlen);
+	ib->roff = ib->rlen ? ib->roff + HDR_SZ + h.len : 0;
 	return 1;
 }
 

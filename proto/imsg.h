@@ -34,8 +34,9 @@ struct imsg_out;
 struct imsgbuf {
 	int fd;
 	uint8_t *rbuf; /* sizeof(hdr) + IMSG_MAX_PAYLOAD */
+	size_t roff;   /* rbuf[roff .. roff + rlen) is read but not yet taken by imsg_get */
 	size_t rlen;
-	uint64_t rpos; /* stream offset of rbuf[0] */
+	uint64_t rpos; /* stream offset of rbuf[roff] */
 	int fds[IMSG_MAX_QUEUED_FDS];
 	/* Stream bytes [fd_from, fd_to) of the read that carried fds[i]: the descriptor
 	 * belongs to the message that starts in that range and runs to its end. */

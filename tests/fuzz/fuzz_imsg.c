@@ -91,8 +91,14 @@ static void direct(const uint8_t *data, size_t size)
 		return;
 	while (i < size) {
 		uint8_t c = data[i++];
-		size_t room = RBUF_SZ - ib.rlen;
-		size_t n;
+		size_t room, n;
+
+		/* as imsg_read does before each read: the unread bytes move to the front */
+		if (ib.roff > 0) {
+			memmove(ib.rbuf, ib.rbuf + ib.roff, ib.rlen);
+			ib.roff = 0;
+		}
+		room = RBUF_SZ - ib.rlen;
 
 		if (c < 0xff) {
 			n = c;
