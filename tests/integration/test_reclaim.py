@@ -225,3 +225,72 @@ def test_auto_cleanup_kicks_the_cleaner(make_daemon):
     print(line)
     assert wsck.wait_until(lambda: wsck.list_ids(d, ALICE, str(ws)) == ["a3"], 10)
     assert_daemon_healthy(d)
+
+
+def _stalled_daemon(make_flex_daemon, wait_ms):
+    """Test build whose reclaim worker sees a cleaner that never finishes
+    (WSCKPT_TEST_RECLAIM_STALL), with the wait bound set to wait_ms."""
+    assert wsck.TEST_BUILD.joinpath("ws-ckptd").exists(), "run `make testbins`"
+    return make_flex_daemon(bin_dir=wsck.TEST_BUILD,
+                            env_extra={"WSCKPT_TEST_RECLAIM_STALL": "1",
+                                       "WSCKPT_TEST_RECLAIM_WAIT_MS": str(wait_ms)})
+
+
+def _three_snapshots(d):
+    ws = d.make_ws(ALICE, {"a.txt": "a\n"})
+    ws_id = init_ws(d, ALICE, ws)
+    for i in range(3):
+        wsck.write_as(ALICE, ws / "a.txt", "v%d\n" % i)
+        wsck.checkpoint(d, ALICE, ws, "s%d" % i)
+    return ws, ws_id
+
+
+def test_cleanup_wait_is_bounded(make_flex_daemon):
+    """A cleaner that does not finish: cleanup answers when the bound expires, says how
+    many removed subvolumes are still pending, and the CLI warns instead of claiming."""
+    d = _stalled_daemon(make_flex_daemon, 1500)
+    ws, ws_id = _three_snapshots(d)
+    t0 = time.monotonic()
+    r = cleanup_raw(d, ALICE, ws_id, 1)
+    took = time.monotonic() - t0
+    assert r.get("ok"), r
+    sp = r["result"]["space"]
+    assert sorted(r["result"]["removed"]) == ["s0", "s1"]
+    assert sp["cleaner_done"] is False and sp["pending"] == 2, sp
+    assert 1500 <= sp["waited_ms"] < 10000, sp
+    assert 1.4 <= took < 15, took
+    # meanwhile-free: the workspace was not held busy
+    wsck.checkpoint(d, ALICE, ws, "after")
+    p = d.cli(["cleanup", "-w", ws, "--keep", "0"], user=ALICE)
+    assert "still reclaiming space from 2 deleted snapshot(s)" in p.stderr, p.stderr
+    assert "Freed" not in p.stdout, p.stdout
+    assert_daemon_healthy(d)
+
+
+def test_sigterm_ends_a_long_cleanup_wait(make_flex_daemon):
+    """With a 60 s bound and a cleaner that never finishes, SIGTERM ends the wait: the
+    client gets its answer (pending > 0) and the daemon stops well inside its 10 s drain."""
+    d = _stalled_daemon(make_flex_daemon, 60000)
+    ws, ws_id = _three_snapshots(d)
+    done = {}
+
+    def run_cleanup():
+        done["reply"] = cleanup_raw(d, ALICE, ws_id, 0)
+
+    th = threading.Thread(target=run_cleanup)
+    th.start()
+    assert wsck.wait_until(lambda: "cleanup of %s: removed" % ws_id in d.log, 30, 0.01)
+    time.sleep(0.5)  # the worker is now in its wait
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    rc = d.proc.wait(30)
+    stopped = time.monotonic() - t0
+    th.join(30)
+    assert rc == 0, d.log_tail(60)
+    assert stopped < 8, "stop took %.1f s" % stopped
+    r = done.get("reply")
+    assert r and r.get("ok"), r
+    sp = r["result"]["space"]
+    assert sp["cleaner_done"] is False and sp["pending"] == 3, sp
+    assert sp["waited_ms"] < 10000, sp
+    assert "killed by signal" not in d.log and "SIGSYS" not in d.log, d.log_tail(80)
