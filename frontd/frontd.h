@@ -36,6 +36,9 @@ void session_on_end(uint32_t session, const struct ps_reply_end *end);
 /* diff: fd is the read end of a send stream (taken over, closed by the session). */
 void session_on_stream(uint32_t session, uint64_t req_id, int fd);
 void session_on_reject(uint32_t session, const struct ps_reply_end *end);
+/* privd is gone: no new requests; requests in flight get an error; each session closes
+ * once its queued output is written; the event loop ends when none is left. */
+void sessions_drain(void);
 void sessions_close_all(void);
 
 #endif

@@ -1,6 +1,7 @@
 /* frontd's end of the privsep channel: privd is trusted, but frames are still checked. */
 #include <errno.h>
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,13 +11,34 @@
 #include "proto/imsg.h"
 
 static struct imsgbuf ib;
-static struct event *rev, *wev;
+static struct event *rev, *wev, *deadline;
+static bool dead;
+
+/* How long replies already received may take to reach their clients once privd is gone. */
+#define DRAIN_SECS 2
+
+static void drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(g_base);
+}
 
 static void fatal_channel(const char *why)
 {
-	/* Without privd there is nothing to serve: exit, privd restarts us if it lives. */
+	struct timeval tv = { DRAIN_SECS, 0 };
+
+	if (dead)
+		return;
+	dead = true;
+	/* Without privd there is nothing to serve: exit (privd restarts us if it lives), but
+	 * first hand clients the replies privd sent before it closed the channel (a graceful
+	 * stop answers requests in flight, then closes). */
 	log_err("privsep channel: %s; exiting", why);
-	event_base_loopbreak(g_base);
+	event_del(rev);
+	event_del(wev);
+	deadline = evtimer_new(g_base, drain_timeout, NULL);
+	if (!deadline || evtimer_add(deadline, &tv) < 0)
+		event_base_loopbreak(g_base);
+	sessions_drain();
 }
 
 static void flush(void)
@@ -122,7 +144,13 @@ int privchan_open(int fd)
 int privchan_send(uint32_t type, uint32_t session, int fd, const void *a, size_t alen,
 		  const void *b, size_t blen)
 {
-	int rc = imsg_compose2(&ib, type, session, fd, a, alen, b, blen);
+	int rc;
+
+	if (dead) {
+		errno = EPIPE;
+		return -1;
+	}
+	rc = imsg_compose2(&ib, type, session, fd, a, alen, b, blen);
 
 	if (rc < 0)
 		return rc;

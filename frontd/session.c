@@ -48,6 +48,7 @@ struct session {
 
 static struct session *sessions;
 static unsigned nsessions;
+static bool draining; /* privd is gone: finish writing, then frontd exits */
 static uint32_t next_session_id = 1;
 static struct event *accept_ev;
 
@@ -86,6 +87,8 @@ static void session_free(struct session *s)
 	bufferevent_free(s->bev);
 	evbuffer_free(s->result);
 	free(s);
+	if (draining && !sessions)
+		event_base_loopbreak(g_base);
 }
 
 static void write_line(struct session *s, const char *text)
@@ -445,6 +448,26 @@ void listener_start(int listen_fd)
 	accept_ev = event_new(g_base, listen_fd, EV_READ | EV_PERSIST, on_accept, NULL);
 	if (accept_ev)
 		event_add(accept_ev, NULL);
+}
+
+void sessions_drain(void)
+{
+	draining = true;
+	if (accept_ev) {
+		event_free(accept_ev);
+		accept_ev = NULL;
+	}
+	for (struct session *s = sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->busy) {
+			s->busy = false;
+			send_error(s, s->idtext, WSE_BUSY, "the daemon stopped before answering",
+				   "The request may or may not have taken effect: check (e.g. 'ws-ckpt list') before retrying.");
+		}
+		close_after_write(s); /* may free s */
+	}
+	if (!sessions)
+		event_base_loopbreak(g_base);
 }
 
 void sessions_close_all(void)
