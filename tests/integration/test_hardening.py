@@ -56,6 +56,20 @@ def imported_symbols(path):
     return syms
 
 
+@pytest.mark.parametrize("binary", BINARIES, ids=lambda b: b.name)
+def test_release_binaries_have_no_test_hooks(binary):
+    """Crash points, the seccomp-off switch and the reclaim stalls exist only in test
+    builds (build/test/, -DWSCKPT_TEST_HOOKS): no environment variable can reach them in
+    what is installed."""
+    assert binary.exists(), "%s not built (run make)" % binary
+    data = binary.read_bytes()
+    for name in (b"WSCKPT_CRASH_AT", b"WSCKPT_TEST_"):
+        assert name not in data, "%s contains %s" % (binary, name.decode())
+    test_bin = wsck.TEST_BUILD / binary.name
+    if binary.name == "ws-ckptd" and test_bin.exists():  # the check itself can see them
+        assert b"WSCKPT_TEST_NO_SECCOMP" in test_bin.read_bytes()
+
+
 @needs_readelf
 @pytest.mark.parametrize("binary", BINARIES, ids=lambda b: b.name)
 def test_pie(binary):
