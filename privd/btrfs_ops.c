@@ -50,8 +50,13 @@ int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz)
 	enum btrfs_util_error be;
 
 	errno = 0;
-	/* Recursive: a user may have created nested subvolumes inside a workspace. */
-	be = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+	/* A user may have created nested subvolumes inside a workspace: btrfs refuses those
+	 * with ENOTEMPTY, and only then is the (tree-searching) recursive delete needed. */
+	be = btrfs_util_delete_subvolume_fd(dirfd, name, 0);
+	if (be != BTRFS_UTIL_OK && errno == ENOTEMPTY) {
+		errno = 0;
+		be = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+	}
 	return be == BTRFS_UTIL_OK ? 0 : fail(be, "delete subvolume", name, err, errsz);
 }
 
@@ -82,4 +87,19 @@ int bt_is_subvol(int dirfd, const char *name)
 	if (be == BTRFS_UTIL_OK)
 		return 1;
 	return be == BTRFS_UTIL_ERROR_NOT_SUBVOLUME ? 0 : -EIO;
+}
+
+unsigned long long bt_subvol_id(int dirfd, const char *name)
+{
+	uint64_t id = 0;
+	int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return 0;
+	/* Of a directory that is not a subvolume root this is its subvolume's id: refuse it. */
+	if (btrfs_util_is_subvolume_fd(fd) != BTRFS_UTIL_OK ||
+	    btrfs_util_subvolume_id_fd(fd, &id) != BTRFS_UTIL_OK)
+		id = 0;
+	close(fd);
+	return id;
 }
