@@ -13,5 +13,7 @@ int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz);
 int bt_set_readonly(int dirfd, const char *name, bool ro, char *err, size_t errsz);
 /* 1 if dirfd/name is a subvolume, 0 if absent or not one, -errno on other errors. */
 int bt_is_subvol(int dirfd, const char *name);
+/* The subvolume id of dirfd/name; 0 if absent, not a subvolume, or unreadable. */
+unsigned long long bt_subvol_id(int dirfd, const char *name);
 
 #endif

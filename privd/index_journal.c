@@ -2,7 +2,8 @@
  * Index journal. Rewriting index.json on every checkpoint made a checkpoint cost grow with
  * the history (1.9 MB of JSON at 10,000 snapshots); instead each save appends one line
  *
- *   {"seq":N,"head":"<id>","pending_delete":[...],"del":[ids],"put":{"<id>":{record}}}
+ *   {"seq":N,"head":"<id>","rollback_intent":{..}|null,"pending_delete":[...],
+ *    "del":[ids],"put":{"<id>":{record}}}
  *
  * (the records removed and the records added or changed since the previous save, plus the
  * small per-workspace fields) and fdatasyncs it. index.json records the seq of the last
@@ -23,6 +24,7 @@
 #include "common/atomic_file.h"
 #include "common/crashpoint.h"
 #include "common/log.h"
+#include "privd/rollback_intent.h"
 #include "privd/state_store.h"
 
 /* A replayed journal is at most this large (the compaction rule keeps it near index.json). */
@@ -60,6 +62,7 @@ static char *journal_line(const struct workspace *w, unsigned long long seq, siz
 	char *text = NULL, *line;
 	bool ok = root && cJSON_AddNumberToObject(root, "seq", (double)seq) &&
 		  cJSON_AddStringToObject(root, "head", w->head) &&
+		  cJSON_AddItemToObject(root, "rollback_intent", rollback_intent_json(&w->rb)) &&
 		  (pend = cJSON_AddArrayToObject(root, "pending_delete")) &&
 		  (del = cJSON_AddArrayToObject(root, "del")) &&
 		  (put = cJSON_AddObjectToObject(root, "put"));
@@ -246,10 +249,12 @@ static bool line_valid(const cJSON *j, unsigned long long after)
 	const cJSON *del = cJSON_GetObjectItemCaseSensitive(j, "del");
 	const cJSON *pend = cJSON_GetObjectItemCaseSensitive(j, "pending_delete");
 	const cJSON *rec;
+	struct rollback_intent rb;
 
 	if (!cJSON_IsObject(j) || journal_seq_value(cJSON_GetObjectItemCaseSensitive(j, "seq")) <= after ||
 	    !cJSON_IsString(head) || (head->valuestring[0] && !snapshot_id_valid(head->valuestring)) ||
-	    !cJSON_IsObject(put) || !cJSON_IsArray(del) || !cJSON_IsArray(pend))
+	    !cJSON_IsObject(put) || !cJSON_IsArray(del) || !cJSON_IsArray(pend) ||
+	    rollback_intent_load(&rb, cJSON_GetObjectItemCaseSensitive(j, "rollback_intent")) < 0)
 		return false;
 	cJSON_ArrayForEach(rec, put) {
 		if (!cJSON_IsObject(rec) || !rec->string || !snapshot_id_valid(rec->string))
@@ -276,6 +281,8 @@ static int apply_line(struct workspace *w, const cJSON *j)
 		return -ENOMEM;
 	snprintf(w->head, sizeof(w->head), "%s",
 		 cJSON_GetObjectItemCaseSensitive(j, "head")->valuestring);
+	/* Checked by line_valid; a line from before the field existed has no intent. */
+	(void)rollback_intent_load(&w->rb, cJSON_GetObjectItemCaseSensitive(j, "rollback_intent"));
 	w->journal_seq = seq;
 	return 1;
 }

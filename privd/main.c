@@ -30,6 +30,7 @@
 #include "privd/privd.h"
 #include "privd/reclaim.h"
 #include "privd/reconcile.h"
+#include "privd/rollback_finish.h"
 #include "privd/scheduler.h"
 #include "privd/sandbox.h"
 #include "privd/state_store.h"
@@ -425,6 +426,7 @@ static void shutdown_all(struct privd *pd)
 		close(pd->listen_fd);
 	}
 	if (pd->state_dir_fd >= 0 && pd->lock_fd >= 0) {
+		rollback_intents_settle(pd);
 		index_compact_all(pd);
 		state_save(pd);
 		lockfile_release(pd->state_dir_fd, pd->lock_fd);

@@ -159,11 +159,15 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 	rc2 = record_snapshot(pd, w, req, metadata);
 	if (rc2 == 0) {
 		char old_head[SNAPSHOT_ID_MAX + 1];
+		struct rollback_intent old_rb = w->rb;
 
 		memcpy(old_head, w->head, sizeof(old_head));
 		snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
+		/* The snapshot ioctl committed a rollback's exchange, if one was pending. */
+		w->rb.active = false;
 		rc2 = index_save(pd, w);
 		if (rc2 < 0) {
+			w->rb = old_rb;
 			memcpy(w->head, old_head, sizeof(old_head));
 			ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
 		}

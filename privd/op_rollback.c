@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
+#include "privd/rollback_finish.h"
 #include "privd/ops.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
@@ -70,8 +71,24 @@ static void reply_done(const struct req_ctx *rc, const struct workspace *w, cons
 	reply_ok(rc, r);
 }
 
+/*
+ * The exchange is made durable by the index record of the intent (one small fdatasync)
+ * rather than by a btrfs commit of its own (fsync of the data root: a second commit after
+ * the snapshot's). The record needs the subvolume ids that tell after a power cut which
+ * side of the exchange is on disk; without them, commit.
+ */
+static void make_durable(struct privd *pd, struct rollback_intent *rb, const char *copy_at,
+			 const char *replaced_at)
+{
+	rb->tmp_subvol = bt_subvol_id(pd->data_root_fd, copy_at);
+	rb->live_subvol = bt_subvol_id(pd->data_root_fd, replaced_at);
+	rb->active = rb->live_subvol && rb->tmp_subvol > rb->live_subvol;
+	if (!rb->active)
+		commit_data_root(pd);
+}
+
 static int swap_in(struct privd *pd, const struct workspace *w, int bucket, const char *snap_id,
-		   const char *tmp, char *err, size_t errsz)
+		   const char *tmp, struct rollback_intent *rb, char *err, size_t errsz)
 {
 	int rc = bt_snapshot(bucket, snap_id, pd->data_root_fd, tmp, false, err, errsz);
 
@@ -86,16 +103,41 @@ static int swap_in(struct privd *pd, const struct workspace *w, int bucket, cons
 			log_err("cannot remove %s: %s", tmp, derr);
 		return rc;
 	}
-	if (fsync(pd->data_root_fd) < 0)
-		log_warn("fsync of data root failed: %s", strerror(errno));
+	/* Now tmp holds the replaced state and the workspace the copy of the target. */
+	make_durable(pd, rb, w->ws_id, tmp);
 	crash_point("rollback.exchanged");
 	return 0;
+}
+
+/* The index write that acknowledges the rollback failed: fall back to a btrfs commit. */
+static void intent_not_recorded(struct privd *pd, struct workspace *w)
+{
+	if (w->rb.active) {
+		w->rb.active = false;
+		commit_data_root(pd);
+	}
+}
+
+static void discard_replaced(struct privd *pd, struct workspace *w, const char *tmp,
+			     const char *target)
+{
+	char err[512];
+
+	if (index_save(pd, w) < 0) {
+		log_err("cannot record the new head of %s", w->ws_id);
+		intent_not_recorded(pd, w);
+	}
+	crash_point("rollback.intent");
+	if (bt_delete_subvol(pd->data_root_fd, tmp, err, sizeof(err)) < 0)
+		log_err("cannot discard previous state of %s: %s", w->ws_id, err);
+	log_info("rollback %s to %s done (previous state discarded)", w->ws_id, target);
 }
 
 void op_rollback(struct privd *pd, const struct op_call *c)
 {
 	char tmp[64], err[512] = "", auto_id[SNAPSHOT_ID_MAX + 1], target[SNAPSHOT_ID_MAX + 1];
 	struct workspace *w = ws_lookup(pd, c, c->req->workspace, true);
+	struct rollback_intent rb;
 	struct snapshot *s;
 	int bucket, rc;
 
@@ -109,32 +151,36 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
+	memset(&rb, 0, sizeof(rb));
 	if (rollback_tmp_recover(pd, w, bucket, tmp) < 0 ||
-	    swap_in(pd, w, bucket, target, tmp, err, sizeof(err)) < 0) {
+	    swap_in(pd, w, bucket, target, tmp, &rb, err, sizeof(err)) < 0) {
 		close(bucket);
 		reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.", "rollback of %s to %s failed: %s",
 			  w->ws_id, target, err[0] ? err : "cannot clear an interrupted rollback");
 		return;
 	}
-	log_info("rollback %s to %s done", w->ws_id, target);
-	/* The rollback target becomes the head: the next checkpoint branches from it. */
+	/* The rollback target becomes the head: the next checkpoint branches from it. Its
+	 * snapshot ioctl committed everything before it, so an older intent is settled. */
 	snprintf(w->head, sizeof(w->head), "%s", target);
+	snprintf(rb.target, sizeof(rb.target), "%s", target);
 	if (c->req->flags & PSF_DISCARD_CURRENT) {
-		if (bt_delete_subvol(pd->data_root_fd, tmp, err, sizeof(err)) < 0)
-			log_err("cannot discard previous state of %s: %s", w->ws_id, err);
 		close(bucket);
-		if (index_save(pd, w) < 0)
-			log_err("cannot record the new head of %s", w->ws_id);
+		w->rb = rb;
+		discard_replaced(pd, w, tmp, target);
 		reply_done(&c->rc, w, target, NULL);
 		return;
 	}
 	snapshot_auto_id(w, "auto", auto_id, sizeof(auto_id));
+	snprintf(rb.keep_as, sizeof(rb.keep_as), "%s", auto_id);
+	w->rb = rb;
 	{
 		char msg[256];
 		snprintf(msg, sizeof(msg), "auto: state before rollback to %s", target);
 		rc = snapshot_keep_subvol(pd, w, bucket, tmp, auto_id, msg);
 	}
 	close(bucket);
+	if (rc < 0)
+		intent_not_recorded(pd, w);
 	crash_point("rollback.recorded");
 	if (rc < 0) {
 		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
@@ -142,5 +188,6 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 			  w->ws_id, target, tmp);
 		return;
 	}
+	log_info("rollback %s to %s done", w->ws_id, target);
 	reply_done(&c->rc, w, target, auto_id);
 }

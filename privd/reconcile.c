@@ -18,6 +18,7 @@
 #include "privd/fsutil.h"
 #include "privd/init.h"
 #include "privd/recover.h"
+#include "privd/rollback_finish.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
 #include "privd/wslink.h"
@@ -125,11 +126,11 @@ static int finish_deletes(struct privd *pd, struct workspace *w)
 static int recover_rollback(struct privd *pd, struct workspace *w)
 {
 	char tmp[64];
-	int bucket, rc;
+	int bucket, rc, finished = rollback_finish(pd, w);
 
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
 	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
-		return 0;
+		return finished;
 	bucket = bucket_open(pd, w);
 	if (bucket < 0)
 		return 0;

@@ -24,6 +24,19 @@ struct snapshot {
 
 enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
 
+/*
+ * A rollback answered before btrfs committed its exchange (index field "rollback_intent").
+ * The subvolume ids prove which side of the exchange survived a power cut: the writable
+ * copy of the target (tmp_subvol) is newer than the live subvolume it replaced
+ * (live_subvol). Cleared once a later btrfs commit is known to cover the exchange.
+ */
+struct rollback_intent {
+	bool active;
+	char target[SNAPSHOT_ID_MAX + 1];
+	char keep_as[SNAPSHOT_ID_MAX + 1]; /* "" : the replaced state is discarded */
+	unsigned long long tmp_subvol, live_subvol;
+};
+
 /* state.json spelling of a phase, and back (unknown -> ready). */
 const char *ws_phase_name(enum ws_phase p);
 enum ws_phase ws_phase_parse(const char *s);
@@ -34,6 +47,7 @@ struct workspace {
 	char registered_at[RFC3339_MAX];
 	char origin_backend[16];
 	char head[SNAPSHOT_ID_MAX + 1]; /* history: last checkpoint or rollback target */
+	struct rollback_intent rb;
 	uid_t owner_uid;
 	gid_t owner_gid;
 	enum ws_phase phase;

@@ -60,6 +60,8 @@ int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, cons
 		log_err("cannot keep %s as snapshot %s/%s: %s", tmp, w->ws_id, id, err);
 		return rc;
 	}
+	if (ws_snapshot_find(w, id))
+		return index_save(pd, w); /* recorded before a crash undid the move (reconcile) */
 	s = ws_snapshot_add(w, id);
 	if (!s)
 		return -ENOMEM;

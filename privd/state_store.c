@@ -1,8 +1,8 @@
 /*
  * state.json and index.json with the Rust ws-ckpt's field names, plus our own extra
- * fields (owner_uid, owner_gid, phase, head, parent, pending_delete, journal_seq). Every
- * write of these files is tmp + fsync + rename + dir fsync; the small changes between
- * two such writes go to the index journal (privd/index_journal.c).
+ * fields (owner_uid, owner_gid, phase, head, parent, pending_delete, journal_seq,
+ * rollback_intent). Every write of these files is tmp + fsync + rename + dir fsync; the
+ * small changes between two such writes go to the index journal (privd/index_journal.c).
  */
 #include "privd/state_store.h"
 
@@ -18,6 +18,7 @@
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "privd/index_journal.h"
+#include "privd/rollback_intent.h"
 
 #define INDEX_MAX_BYTES (256u * 1024u * 1024u)
 
@@ -315,6 +316,9 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 	s = cJSON_GetObjectItemCaseSensitive(root, "head");
 	if (cJSON_IsString(s) && snapshot_id_valid(s->valuestring))
 		snprintf(w->head, sizeof(w->head), "%s", s->valuestring);
+	/* Not written by us if invalid: ignored, so leftovers are kept, never deleted. */
+	if (rollback_intent_load(&w->rb, cJSON_GetObjectItemCaseSensitive(root, "rollback_intent")) < 0)
+		memset(&w->rb, 0, sizeof(w->rb));
 	if (index_pending_load(w, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) < 0) {
 		snprintf(err, errsz, "index of %s: out of memory", w->ws_id);
 		cJSON_Delete(root);
@@ -387,6 +391,8 @@ static cJSON *index_json(const struct workspace *w)
 
 	if (ok && w->head[0])
 		ok = cJSON_AddStringToObject(root, "head", w->head) != NULL;
+	if (ok && w->rb.active)
+		ok = cJSON_AddItemToObject(root, "rollback_intent", rollback_intent_json(&w->rb));
 	for (size_t i = 0; ok && i < w->nsnaps; i++) {
 		cJSON *j = index_record_json(&w->snaps[i]);
 

@@ -2,8 +2,8 @@
  * libFuzzer harness: the index journal replay (privd/index_journal.c
  * index_journal_apply_text) on top of a fixed index.json (journal_seq 1, snapshots s1, s2).
  * The input is the journal's content in a buffer of exactly its length.
- * Invariants: the replay consumes whole lines only, seq never goes backwards, and the
- * snapshots stay valid, unique and in creation order.
+ * Invariants: the replay consumes whole lines only, seq never goes backwards, the
+ * snapshots stay valid, unique and in creation order, and a rollback intent is valid.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +49,12 @@ static void check_ws(const struct workspace *w)
 	for (size_t i = 0; i < w->npending; i++)
 		CHECK(snapshot_id_valid(w->pending[i]) ||
 		      (w->pending[i][0] == '.' && snapshot_id_valid(w->pending[i] + 1)));
+	/* A rollback intent names real ids, and the copy is the newer subvolume. */
+	if (w->rb.active) {
+		CHECK(snapshot_id_valid(w->rb.target));
+		CHECK(w->rb.keep_as[0] == '\0' || snapshot_id_valid(w->rb.keep_as));
+		CHECK(w->rb.live_subvol >= 256 && w->rb.tmp_subvol > w->rb.live_subvol);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -282,6 +282,8 @@ def index():
             "v1.0+b:7@x": {"created_at": "2024-02-29T23:59:59.999999999999-00:30"},
         },
         "pending_delete": ["s1", "bad/id", 5, ".diff-0001", "..x", ".", "." + "d" * 128],
+        "rollback_intent": {"target": "s2", "keep_as": "auto-20261126T101010",
+                            "tmp_subvol": 4096, "live_subvol": 300},
     }
     write("index", {
         "normal": json.dumps(idx, indent=2),
@@ -441,9 +443,12 @@ def sendstream():
 
 
 def journal():
-    def line(seq, head="", put=None, dele=(), pend=()):
-        return json.dumps({"seq": seq, "head": head, "pending_delete": list(pend),
-                           "del": list(dele), "put": put or {}}, separators=(",", ":")) + "\n"
+    def line(seq, head="", put=None, dele=(), pend=(), rb=None):
+        return json.dumps({"seq": seq, "head": head, "rollback_intent": rb,
+                           "pending_delete": list(pend), "del": list(dele), "put": put or {}},
+                          separators=(",", ":")) + "\n"
+    rb = {"target": "s1", "keep_as": "auto-20261126T101010", "tmp_subvol": 300,
+          "live_subvol": 299}
     rec = {"message": "m", "metadata": {"k": 1}, "pinned": True,
            "created_at": "2026-01-02T03:04:07Z", "missing": False, "parent": "s2"}
     write("journal", {
@@ -454,6 +459,11 @@ def journal():
         "bad_middle": line(2, "s3", {"s3": rec}) + "{]\n" + line(4, "s9"),
         "seq_backwards": line(5, "s1") + line(4, "s2"),
         "bad_record": line(2, "s3", {"../x": rec}),
+        "rollback_intent": line(2, "s1", rb=rb) + line(3, "s1", rb=dict(rb, keep_as="")) +
+                           line(4, "s3", {"s3": rec}),
+        "rollback_intent_bad": line(2, "s1", rb=dict(rb, tmp_subvol=298)),
+        # written before the field existed
+        "no_intent_key": '{"seq":2,"head":"s1","pending_delete":[],"del":[],"put":{}}\n',
     })
 
 

@@ -50,6 +50,7 @@ CRASH_POINTS = [
     "init.swapped", "init.done",
     "checkpoint.snapshot", "checkpoint.indexed",
     "rollback.tmp", "rollback.exchanged", "rollback.moved", "rollback.recorded",
+    "rollback.intent",  # --discard-current only: after the intent, before the discard
     "delete.intent", "delete.subvol",
     # recover (undo init: the workspace becomes a plain directory again)
     "recover.worker.copied", "recover.swapped",
@@ -58,6 +59,8 @@ CRASH_POINTS = [
 ]
 # points tested by their own scenario elsewhere, not by the matrix below
 OWN_SCENARIO = {"index.compacted"}
+# reached only by a rollback with --discard-current (matrix entry with discard below)
+DISCARD_ONLY = {"rollback.intent"}
 # these run in a worker: the worker dies, privd survives and must handle it
 WORKER_POINTS = {"init.worker.copied", "init.worker.swapped", "recover.worker.copied"}
 
@@ -396,8 +399,8 @@ def _retry(d, sc, op, before, discard=False):
     check_top_level(d)
 
 
-MATRIX = [(p, False) for p in CRASH_POINTS if p not in OWN_SCENARIO] + [("rollback.tmp", True),
-                                               ("rollback.exchanged", True)]
+MATRIX = [(p, False) for p in CRASH_POINTS if p not in OWN_SCENARIO | DISCARD_ONLY] + [
+    ("rollback.tmp", True), ("rollback.exchanged", True), ("rollback.intent", True)]
 
 
 @pytest.mark.parametrize("point,discard", MATRIX,
@@ -464,6 +467,7 @@ def test_crash_point(make_flex_daemon, point, discard):
         "init.done": ("wsn", "initialized"),
         "rollback.tmp": ("live", "V3"), "rollback.exchanged": ("live", "V1"),
         "rollback.moved": ("live", "V1"), "rollback.recorded": ("live", "V1"),
+        "rollback.intent": ("live", "V1"),
         "recover.worker.copied": ("ws", "managed"), "recover.swapped": ("ws", "recovered"),
     }.get(point)
     if expect:

@@ -415,6 +415,10 @@ def replay_journal(idx, path):
             idx["pending_delete"] = rec["pending_delete"]
         else:
             idx.pop("pending_delete", None)
+        if rec.get("rollback_intent"):
+            idx["rollback_intent"] = rec["rollback_intent"]
+        else:
+            idx.pop("rollback_intent", None)
         seq = idx["journal_seq"] = rec["seq"]
     return idx
 

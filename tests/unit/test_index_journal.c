@@ -274,6 +274,80 @@ static void test_invalid_line_stops_replay(void **state)
 	assert_int_equal(f->w->journal_seq, 1);
 }
 
+static void set_intent(struct workspace *w, const char *target, const char *keep,
+		       unsigned long long tmp, unsigned long long live)
+{
+	memset(&w->rb, 0, sizeof(w->rb));
+	w->rb.active = true;
+	snprintf(w->rb.target, sizeof(w->rb.target), "%s", target);
+	snprintf(w->rb.keep_as, sizeof(w->rb.keep_as), "%s", keep);
+	w->rb.tmp_subvol = tmp;
+	w->rb.live_subvol = live;
+}
+
+static void assert_intent(const struct workspace *w, const char *target, const char *keep,
+			  unsigned long long tmp, unsigned long long live)
+{
+	assert_true(w->rb.active);
+	assert_string_equal(w->rb.target, target);
+	assert_string_equal(w->rb.keep_as, keep);
+	assert_true(w->rb.tmp_subvol == tmp);
+	assert_true(w->rb.live_subvol == live);
+}
+
+/* A rollback's intent is saved and cleared through the journal, and survives compaction. */
+static void test_rollback_intent_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct registry reg = { 0 };
+
+	add_snap(f->w, "a", 1, NULL);
+	assert_int_equal(index_save(&f->pd, f->w), 0); /* the first save writes index.json */
+	set_intent(f->w, "a", "auto-1", 300, 299);
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	assert_true(file_size(f, INDEX_JOURNAL_FILE) > 0);
+	assert_intent(reload(f, &reg), "a", "auto-1", 300, 299);
+	registry_free(&reg);
+
+	set_intent(f->w, "a", "", (1ULL << 40) + 1, 1ULL << 40);
+	assert_int_equal(index_compact(&f->pd, f->w), 0);
+	assert_int_equal(file_size(f, INDEX_JOURNAL_FILE), -1);
+	assert_intent(reload(f, &reg), "a", "", (1ULL << 40) + 1, 1ULL << 40);
+	registry_free(&reg);
+
+	f->w->rb.active = false;
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	assert_false(reload(f, &reg)->rb.active);
+	registry_free(&reg);
+}
+
+/* A line whose intent we could not have written is not a record of ours. */
+static void test_invalid_rollback_intent_rejects_the_line(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"\"rollback_intent\":{\"target\":\"../x\",\"keep_as\":\"\",\"tmp_subvol\":300,\"live_subvol\":299}",
+		/* the copy of the target must be the newer subvolume */
+		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"\",\"tmp_subvol\":299,\"live_subvol\":300}",
+		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"\",\"tmp_subvol\":300,\"live_subvol\":5}",
+		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"a b\",\"tmp_subvol\":300,\"live_subvol\":299}",
+		"\"rollback_intent\":{\"target\":\"a\",\"tmp_subvol\":300.5,\"live_subvol\":299}",
+		"\"rollback_intent\":[1]",
+	};
+	char line[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(line, sizeof(line),
+			 "{\"seq\":%zu,\"head\":\"a\",%s,\"pending_delete\":[],\"del\":[],\"put\":{}}\n",
+			 i + 1, bad[i]);
+		assert_int_equal(index_journal_apply_text(f->w, line, strlen(line)), 0);
+		assert_false(f->w->rb.active);
+	}
+	snprintf(line, sizeof(line), "{\"seq\":1,\"head\":\"a\",\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"auto-x\",\"tmp_subvol\":300,\"live_subvol\":299},\"pending_delete\":[],\"del\":[],\"put\":{}}\n");
+	assert_int_equal(index_journal_apply_text(f->w, line, strlen(line)), (long)strlen(line));
+	assert_intent(f->w, "a", "auto-x", 300, 299);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +356,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_compacted_index_wins_over_old_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compaction_threshold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_line_stops_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_intent_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_rollback_intent_rejects_the_line, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,190 @@
+"""A rollback is answered before btrfs commits its exchange: the durable index record
+("rollback_intent") lets the next start redo an exchange a power cut undid.
+
+A real power cut cannot be staged here, so the tests rebuild on disk exactly what one
+leaves (btrfs loses every change since its last commit, in order): with the daemon dead,
+the exchange is undone by hand with renameat2(RENAME_EXCHANGE), and the move of the
+replaced state into the bucket is undone by moving it back.
+"""
+import ctypes
+import json
+import os
+import re
+
+import wsck
+from wsck import ALICE, checkpoint, list_json
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+V1 = {"a.txt": "one\n", "dir/b.txt": "b1\n"}
+V2 = {"a.txt": "two\n", "dir/b.txt": "b2\n", "new.txt": "added in v2\n"}
+
+
+def exchange(a, b):
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(AT_FDCWD, os.fsencode(str(a)), AT_FDCWD, os.fsencode(str(b)),
+                      RENAME_EXCHANGE) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def files_of(root):
+    out = {}
+    for dp, _dirs, fns in os.walk(root):
+        for fn in fns:
+            p = os.path.join(dp, fn)
+            out[os.path.relpath(p, root)] = wsck.read_text(p)
+    return out
+
+
+def set_files(ws, files):
+    for n in list(files_of(ws)):
+        assert wsck.run_as(ALICE, ["rm", "-f", str(ws / n)]).returncode == 0
+    for n, c in files.items():
+        wsck.write_as(ALICE, ws / n, c)
+
+
+def scene(d):
+    """Workspace with V1 in snapshot s1, live V2. Returns (ws, ws_id)."""
+    ws = d.make_ws(ALICE, V1)
+    checkpoint(d, ALICE, ws, "s1")
+    set_files(ws, V2)
+    return ws, d.ws_id_of(ws)
+
+
+def intent(d, ws_id):
+    return d.index(ws_id).get("rollback_intent")
+
+
+def subvol_id(path):
+    out = wsck.run(["btrfs", "inspect-internal", "rootid", str(path)]).stdout
+    return int(out.strip())
+
+
+def test_rollback_records_an_intent_that_a_checkpoint_settles(make_daemon):
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
+    auto = json.loads(r.stdout)["auto_snapshot"]
+    assert files_of(ws) == V1
+    rb = intent(d, ws_id)
+    # the ids prove which side is which: the copy of s1 is live, the old live is kept
+    assert rb == {"target": "s1", "keep_as": auto, "tmp_subvol": subvol_id(d.live_dir(ws_id)),
+                  "live_subvol": subvol_id(d.snap_dir(ws_id, auto))}, rb
+    assert rb["tmp_subvol"] > rb["live_subvol"]
+    # a checkpoint's snapshot commits the exchange: the intent goes
+    checkpoint(d, ALICE, ws, "s2")
+    assert intent(d, ws_id) is None
+    d.cli(["rollback", "-w", str(ws), "-s", "s2", "--discard-current"], user=ALICE, check=0)
+    rb = intent(d, ws_id)
+    assert rb["target"] == "s2" and rb["keep_as"] == "", rb
+    # a clean stop commits and leaves a whole index.json without the intent
+    d.stop()
+    assert "rollback_intent" not in d.index_json_only(ws_id)
+    d.start()
+    assert files_of(ws) == V1
+
+
+def test_power_cut_undoing_a_rollback_is_redone_at_start(make_daemon):
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
+    auto = json.loads(r.stdout)["auto_snapshot"]
+    d.kill9()
+    # what btrfs holds if the power went before its next commit: the kept state back at
+    # the temporary name, writable, and the exchange undone
+    live, tmp = d.live_dir(ws_id), d.mnt / (ws_id + ".rollback-tmp")
+    kept = d.snap_dir(ws_id, auto)
+    wsck.run(["btrfs", "property", "set", "-ts", str(kept), "ro", "false"])
+    os.rename(kept, tmp)
+    exchange(tmp, live)
+    assert files_of(live) == V2 and files_of(tmp) == V1
+    d.start()
+    assert re.search(r"rollback of %s to s1 was acknowledged but not on disk.*redone" % ws_id,
+                     d.log), d.log_tail()
+    assert files_of(ws) == V1
+    assert not tmp.exists()
+    assert wsck.subvol_readonly(kept) and files_of(kept) == V2
+    assert [e["id"] for e in list_json(d, ALICE, str(ws))] == ["s1", auto]
+    assert not any(e.get("missing") for e in list_json(d, ALICE, str(ws)))
+    assert intent(d, ws_id) is None
+
+
+def test_power_cut_after_the_exchange_only_freezes_the_kept_state(make_daemon):
+    """btrfs kept the exchange and the move but not the read-only flag."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
+    auto = json.loads(r.stdout)["auto_snapshot"]
+    d.kill9()
+    kept = d.snap_dir(ws_id, auto)
+    wsck.run(["btrfs", "property", "set", "-ts", str(kept), "ro", "false"])
+    d.start()
+    assert wsck.subvol_readonly(kept) and files_of(kept) == V2
+    assert files_of(ws) == V1
+    assert intent(d, ws_id) is None
+
+
+def test_discard_interrupted_before_the_answer_keeps_the_replaced_state(make_flex_daemon):
+    """Crash after the intent, before the discard (and the answer), and the exchange lost
+    too: the exchange is redone, and the state the caller asked to discard is kept as a
+    snapshot, since the caller may never have been told."""
+    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    ws, ws_id = scene(d)
+    d.stop()
+    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.intent"}
+    d.start()
+    p = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE,
+              check=None)
+    assert p.returncode != 0
+    assert d.wait_exit(30) is not None
+    live, tmp = d.live_dir(ws_id), d.mnt / (ws_id + ".rollback-tmp")
+    assert files_of(tmp) == V2
+    exchange(tmp, live)
+    d.env_extra = {}
+    d.bin_dir = wsck.BUILD
+    d.start()
+    assert files_of(ws) == V1
+    assert not tmp.exists()
+    snaps = list_json(d, ALICE, str(ws))
+    kept = [e["id"] for e in snaps if e["id"] != "s1"]
+    assert len(kept) == 1 and kept[0].startswith("auto-recovered"), snaps
+    assert files_of(d.snap_dir(ws_id, kept[0])) == V2
+    assert intent(d, ws_id) is None
+
+
+def test_a_later_leftover_is_not_taken_for_the_recorded_rollback(make_daemon):
+    """The intent names subvolume ids: a temporary left by a later, unanswered rollback
+    (a new subvolume) is kept as a snapshot, and the live workspace is not touched."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
+    d.kill9()
+    live, tmp = d.live_dir(ws_id), d.mnt / (ws_id + ".rollback-tmp")
+    wsck.run(["btrfs", "subvolume", "snapshot", str(d.snap_dir(ws_id, "s1")), str(tmp)])
+    before_live = subvol_id(live)
+    d.start()
+    assert subvol_id(live) == before_live
+    assert files_of(ws) == V1
+    assert not tmp.exists()
+    ids = [e["id"] for e in list_json(d, ALICE, str(ws))]
+    assert len(ids) == 2 and ids[0] == "s1" and ids[1].startswith("auto-recovered"), ids
+    assert intent(d, ws_id) is None
+
+
+def test_discard_removes_subvolumes_nested_in_the_workspace(make_daemon):
+    """The replaced state is deleted without a tree search unless it holds subvolumes of
+    its own; then the recursive delete still removes them all."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    nested = ws / "nested-sv"
+    p = wsck.run_as(ALICE, ["btrfs", "subvolume", "create", str(nested)])
+    assert p.returncode == 0, p.stderr
+    wsck.write_as(ALICE, nested / "inner.txt", "inner\n")
+    before = wsck.run(["btrfs", "subvolume", "list", str(d.mnt)]).stdout
+    assert re.search(r"path %s/nested-sv$" % ws_id, before, re.M), before
+    d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
+    assert files_of(ws) == V1
+    after = wsck.run(["btrfs", "subvolume", "list", str(d.mnt)]).stdout
+    assert "nested-sv" not in after, after
+    assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
