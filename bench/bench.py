@@ -380,6 +380,9 @@ class Bench:
         other (not timed; full mode only)."""
         if self.quick:
             return
+        # The cleaner sleeps until a commit wakes it (up to commit=30 s when idle);
+        # BTRFS_IOC_SYNC commits and wakes it, as ws-ckptd's cleanup does.
+        run(["btrfs", "filesystem", "sync", self.mnt], check=False, timeout=900)
         run(["btrfs", "subvolume", "sync", self.mnt], check=False, timeout=900)
 
     def ph_checkpoint(self, ws, ws_id):
@@ -387,10 +390,7 @@ class Bench:
         rounds = 4 if self.quick else 10
         k = n // rounds
         log("1. checkpoint latency, %d each, interleaved in %d rounds" % (n, rounds))
-        fl = self.mnt / "bench-floor"
-        fl.mkdir()
-        run(["btrfs", "subvolume", "create", fl / "src"])
-        run(["cp", "-a", "--reflink=never", ws + "/.", str(fl / "src")])
+        fl = self.floor_dir
         (fl / "snaps").mkdir()
         snapper = None
         for c in ("/usr/bin/snapper", "/usr/sbin/snapper"):
@@ -430,6 +430,14 @@ class Bench:
         self.tidy(ws)
         self.settle()
         self.res["phases"]["checkpoint"] = out
+
+    def make_floor_src(self, ws):
+        """The raw floor's subvolume: a plain copy of the main workspace, so phases 1, 2 and
+        the profile snapshot the same tree as the daemon (any phase may run alone)."""
+        fl = self.mnt / "bench-floor"
+        fl.mkdir()
+        run(["btrfs", "subvolume", "create", fl / "src"])
+        run(["cp", "-a", "--reflink=never", ws + "/.", str(fl / "src")])
         self.floor_dir = fl
 
     def ph_rollback(self, ws, ws_id):
@@ -441,12 +449,18 @@ class Bench:
         fl = self.floor_dir
         run(["btrfs", "subvolume", "snapshot", "-r", fl / "src", fl / "rb-base"])
         lat = {"socket": [], "cli": [], "raw_snapshot_exchange_delete": []}
+        # Each batch deletes k replaced trees, which the btrfs cleaner frees afterwards,
+        # inside later commits: without the sync in between, a batch would pay for the
+        # previous contender's deletes (the raw loop's leaked into the socket batch).
         for r in range(rounds):
+            self.settle()
             rr = run([FLOOR, "rollback", fl, "src", fl / "rb-base", k])
             lat["raw_snapshot_exchange_delete"] += parse_lat(rr.stdout)[0]
+            self.settle()
             lat["socket"] += self.sockclient(k, {"v": 1, "id": "@I@", "op": "rollback",
                                                  "workspace": ws, "snapshot": "rb-base",
                                                  "discard_current": True})[0]
+            self.settle()
             lat["cli"] += self.spawn(k, CLI, "rollback", "-w", ws, "-s", "rb-base",
                                      "--discard-current")
         self.tidy(ws)
@@ -624,6 +638,7 @@ class Bench:
         log("set-up: main workspace (%d files) + 16 throughput workspaces" % nfiles)
         ws, ws_id = self.init_ws("main", nfiles)
         tpw = [self.init_ws("tp-%02d" % i, 100 if self.quick else 500) for i in range(16)]
+        self.make_floor_src(ws)
         self.res["resources_idle"] = {"privd": proc_res(self.proc.pid),
                                       "frontd": proc_res(self.frontd)}
         self.timed("checkpoint", self.ph_checkpoint, ws, ws_id)
