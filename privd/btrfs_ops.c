@@ -89,17 +89,35 @@ int bt_is_subvol(int dirfd, const char *name)
 	return be == BTRFS_UTIL_ERROR_NOT_SUBVOLUME ? 0 : -EIO;
 }
 
-unsigned long long bt_subvol_id(int dirfd, const char *name)
+int bt_subvol_id(int dirfd, const char *name, unsigned long long *id)
 {
-	uint64_t id = 0;
+	enum btrfs_util_error be;
+	uint64_t v = 0;
 	int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
 
+	*id = 0;
 	if (fd < 0)
-		return 0;
-	/* Of a directory that is not a subvolume root this is its subvolume's id: refuse it. */
-	if (btrfs_util_is_subvolume_fd(fd) != BTRFS_UTIL_OK ||
-	    btrfs_util_subvolume_id_fd(fd, &id) != BTRFS_UTIL_OK)
-		id = 0;
+		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
+	errno = 0;
+	/* Of a directory that is not a subvolume root this would be its subvolume's id. */
+	be = btrfs_util_is_subvolume_fd(fd);
+	if (be == BTRFS_UTIL_OK)
+		be = btrfs_util_subvolume_id_fd(fd, &v);
 	close(fd);
-	return id;
+	if (be == BTRFS_UTIL_ERROR_NOT_SUBVOLUME)
+		return 0;
+	if (be != BTRFS_UTIL_OK)
+		return errno ? -errno : -EIO;
+	*id = v;
+	return 1;
+}
+
+int bt_commit(int dirfd, bool all)
+{
+	/* fsync of a directory whose entries name a renamed or deleted subvolume cannot use
+	 * the log tree: btrfs commits the transaction. syncfs commits whatever is pending,
+	 * whether or not that directory changed in it. */
+	if ((all ? syncfs(dirfd) : fsync(dirfd)) < 0)
+		return -errno;
+	return 0;
 }

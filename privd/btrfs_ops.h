@@ -13,7 +13,12 @@ int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz);
 int bt_set_readonly(int dirfd, const char *name, bool ro, char *err, size_t errsz);
 /* 1 if dirfd/name is a subvolume, 0 if absent or not one, -errno on other errors. */
 int bt_is_subvol(int dirfd, const char *name);
-/* The subvolume id of dirfd/name; 0 if absent, not a subvolume, or unreadable. */
-unsigned long long bt_subvol_id(int dirfd, const char *name);
+/* The subvolume id of dirfd/name in *id: 1, or 0 (*id 0) if absent or not a subvolume,
+ * or -errno when it cannot be read. */
+int bt_subvol_id(int dirfd, const char *name, unsigned long long *id);
+/* Make every change so far on dirfd's filesystem durable: one btrfs transaction commit.
+ * all=false: fsync of dirfd, enough when its entries changed in the running transaction;
+ * all=true: syncfs (also writes back dirty file data). 0 or -errno. */
+int bt_commit(int dirfd, bool all);
 
 #endif

@@ -15,7 +15,6 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
-#include "privd/rollback_finish.h"
 #include "privd/ops.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
@@ -75,16 +74,15 @@ static void reply_done(const struct req_ctx *rc, const struct workspace *w, cons
  * The exchange is made durable by the index record of the intent (one small fdatasync)
  * rather than by a btrfs commit of its own (fsync of the data root: a second commit after
  * the snapshot's). The record needs the subvolume ids that tell after a power cut which
- * side of the exchange is on disk; without them, commit.
+ * side of the exchange is on disk; without them, commit. 0 or -errno.
  */
-static void make_durable(struct privd *pd, struct rollback_intent *rb, const char *copy_at,
-			 const char *replaced_at)
+static int make_durable(struct privd *pd, struct rollback_intent *rb, const char *copy_at,
+			const char *replaced_at)
 {
-	rb->tmp_subvol = bt_subvol_id(pd->data_root_fd, copy_at);
-	rb->live_subvol = bt_subvol_id(pd->data_root_fd, replaced_at);
-	rb->active = rb->live_subvol && rb->tmp_subvol > rb->live_subvol;
-	if (!rb->active)
-		commit_data_root(pd);
+	rb->active = bt_subvol_id(pd->data_root_fd, copy_at, &rb->tmp_subvol) == 1 &&
+		     bt_subvol_id(pd->data_root_fd, replaced_at, &rb->live_subvol) == 1 &&
+		     rb->tmp_subvol > rb->live_subvol;
+	return rb->active ? 0 : bt_commit(pd->data_root_fd, false);
 }
 
 static int swap_in(struct privd *pd, const struct workspace *w, int bucket, const char *snap_id,
@@ -104,33 +102,46 @@ static int swap_in(struct privd *pd, const struct workspace *w, int bucket, cons
 		return rc;
 	}
 	/* Now tmp holds the replaced state and the workspace the copy of the target. */
-	make_durable(pd, rb, w->ws_id, tmp);
+	rc = make_durable(pd, rb, w->ws_id, tmp);
+	if (rc < 0)
+		snprintf(err, errsz, "the workspace was exchanged but btrfs cannot commit it (%s); the previous state is at %s",
+			 strerror(-rc), tmp);
 	crash_point("rollback.exchanged");
-	return 0;
+	return rc;
 }
 
-/* The index write that acknowledges the rollback failed: fall back to a btrfs commit. */
-static void intent_not_recorded(struct privd *pd, struct workspace *w)
+/* The index write that acknowledges the rollback failed: fall back to a btrfs commit.
+ * 0, or -errno when the rollback is durable neither way. */
+static int intent_not_recorded(struct privd *pd, struct workspace *w)
 {
-	if (w->rb.active) {
-		w->rb.active = false;
-		commit_data_root(pd);
-	}
+	int rc;
+
+	if (!w->rb.active)
+		return 0;
+	w->rb.active = false;
+	rc = bt_commit(pd->data_root_fd, false);
+	if (rc < 0)
+		log_err("rollback of %s is neither recorded nor committed: %s", w->ws_id, strerror(-rc));
+	return rc;
 }
 
-static void discard_replaced(struct privd *pd, struct workspace *w, const char *tmp,
-			     const char *target)
+/* 0, or -errno when the rollback could not be made durable. */
+static int discard_replaced(struct privd *pd, struct workspace *w, const char *tmp,
+			    const char *target)
 {
 	char err[512];
+	int rc = 0;
 
 	if (index_save(pd, w) < 0) {
 		log_err("cannot record the new head of %s", w->ws_id);
-		intent_not_recorded(pd, w);
+		rc = intent_not_recorded(pd, w);
 	}
 	crash_point("rollback.intent");
 	if (bt_delete_subvol(pd->data_root_fd, tmp, err, sizeof(err)) < 0)
 		log_err("cannot discard previous state of %s: %s", w->ws_id, err);
-	log_info("rollback %s to %s done (previous state discarded)", w->ws_id, target);
+	if (rc == 0)
+		log_info("rollback %s to %s done (previous state discarded)", w->ws_id, target);
+	return rc;
 }
 
 void op_rollback(struct privd *pd, const struct op_call *c)
@@ -166,7 +177,12 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 	if (c->req->flags & PSF_DISCARD_CURRENT) {
 		close(bucket);
 		w->rb = rb;
-		discard_replaced(pd, w, tmp, target);
+		if (discard_replaced(pd, w, tmp, target) < 0) {
+			reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.",
+				  "rolled back %s to %s, but it could not be made durable: after a crash the workspace may show its previous state",
+				  w->ws_id, target);
+			return;
+		}
 		reply_done(&c->rc, w, target, NULL);
 		return;
 	}
@@ -180,7 +196,7 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 	}
 	close(bucket);
 	if (rc < 0)
-		intent_not_recorded(pd, w);
+		(void)intent_not_recorded(pd, w); /* the error reply below says what is left */
 	crash_point("rollback.recorded");
 	if (rc < 0) {
 		reply_err(&c->rc, WSE_IO, "Check the daemon log.",

@@ -128,6 +128,8 @@ static int recover_rollback(struct privd *pd, struct workspace *w)
 	char tmp[64];
 	int bucket, rc, finished = rollback_finish(pd, w);
 
+	if (finished < 0)
+		return 0; /* an acknowledged rollback not settled: its temporary is not a leftover */
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
 	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
 		return finished;

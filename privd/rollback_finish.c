@@ -18,13 +18,6 @@
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
 
-void commit_data_root(struct privd *pd)
-{
-	/* fsync of a btrfs directory holding a renamed subvolume is a full transaction commit. */
-	if (fsync(pd->data_root_fd) < 0)
-		log_warn("fsync of data root failed: %s", strerror(errno));
-}
-
 /*
  * The replaced state is still at tmp: keep it as the snapshot the rollback recorded. A
  * discarded one is left for rollback_tmp_recover to keep as well: the crash may have come
@@ -58,40 +51,57 @@ static void freeze_kept(struct privd *pd, struct workspace *w)
 	close(bucket);
 }
 
+/* Redo an exchange a power cut undid. 0 or -errno. */
+static int redo_exchange(struct privd *pd, struct workspace *w, const char *tmp)
+{
+	if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
+		int e = errno;
+		log_err("rollback of %s to %s was acknowledged but is not on disk, and redoing it failed: %s",
+			w->ws_id, w->rb.target, strerror(e));
+		return -e;
+	}
+	log_warn("rollback of %s to %s was acknowledged but not on disk after a crash: redone",
+		 w->ws_id, w->rb.target);
+	return 0;
+}
+
 int rollback_finish(struct privd *pd, struct workspace *w)
 {
 	struct rollback_intent *rb = &w->rb;
 	unsigned long long live, tmp_id;
 	char tmp[64];
-	bool changed = false;
+	int rc;
 
 	if (!rb->active)
 		return 0;
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
-	live = bt_subvol_id(pd->data_root_fd, w->ws_id);
-	tmp_id = bt_subvol_id(pd->data_root_fd, tmp);
+	if ((rc = bt_subvol_id(pd->data_root_fd, w->ws_id, &live)) < 0 ||
+	    (rc = bt_subvol_id(pd->data_root_fd, tmp, &tmp_id)) < 0) {
+		log_err("cannot read the subvolumes of %s to settle its rollback to %s (%s): left for the next start",
+			w->ws_id, rb->target, strerror(-rc));
+		return -1;
+	}
 	if (live == rb->live_subvol && tmp_id == rb->tmp_subvol) {
-		if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
-			log_err("rollback of %s to %s was acknowledged but is not on disk, and redoing it failed: %s",
-				w->ws_id, rb->target, strerror(errno));
-			return 0; /* intent kept: the next start tries again */
-		}
-		log_warn("rollback of %s to %s was acknowledged but not on disk after a crash: redone",
-			 w->ws_id, rb->target);
+		if (redo_exchange(pd, w, tmp) < 0)
+			return -1;
 		live = rb->tmp_subvol;
 		tmp_id = rb->live_subvol;
-		changed = true;
 	}
 	if (live == rb->tmp_subvol && tmp_id == rb->live_subvol) {
 		if (settle_replaced(pd, w, tmp) < 0)
-			return changed;
-		changed = true;
+			return -1;
 	} else if (live == rb->tmp_subvol && rb->keep_as[0]) {
 		freeze_kept(pd, w);
 	}
-	/* Anything else left at tmp is not this rollback's: kept by rollback_tmp_recover. */
-	if (changed)
-		commit_data_root(pd);
+	/* Anything else left at tmp is not this rollback's: kept by rollback_tmp_recover.
+	 * The intent goes only once what it protects is committed, including an exchange the
+	 * previous run made that btrfs has not committed yet (a kill -9 commits nothing). */
+	rc = bt_commit(pd->data_root_fd, true);
+	if (rc < 0) {
+		log_err("cannot commit the rollback of %s to %s: %s (left for the next start)",
+			w->ws_id, rb->target, strerror(-rc));
+		return -1;
+	}
 	memset(rb, 0, sizeof(*rb));
 	/* At start the journal has just been folded: keep index.json whole. */
 	index_compact(pd, w);
@@ -101,12 +111,26 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 void rollback_intents_settle(struct privd *pd)
 {
 	bool any = false;
+	int rc;
 
 	for (size_t i = 0; i < pd->reg.n && !any; i++)
 		any = pd->reg.ws[i]->rb.active;
 	if (!any || pd->data_root_fd < 0)
 		return;
-	commit_data_root(pd);
-	for (size_t i = 0; i < pd->reg.n; i++)
-		memset(&pd->reg.ws[i]->rb, 0, sizeof(pd->reg.ws[i]->rb));
+	rc = bt_commit(pd->data_root_fd, true);
+	if (rc < 0) {
+		log_err("cannot commit pending rollbacks at stop: %s (the next start settles them)",
+			strerror(-rc));
+		return;
+	}
+	for (size_t i = 0; i < pd->reg.n; i++) {
+		struct workspace *w = pd->reg.ws[i];
+
+		if (!w->rb.active)
+			continue;
+		memset(&w->rb, 0, sizeof(w->rb));
+		/* Written now: index_compact_all skips an index without journal lines. */
+		if (index_compact(pd, w) < 0)
+			log_err("cannot write the index of %s at stop", w->ws_id);
+	}
 }

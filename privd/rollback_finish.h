@@ -4,16 +4,16 @@
 
 #include "privd/privd.h"
 
-/* Commit everything done on the data root so far (one btrfs transaction commit). */
-void commit_data_root(struct privd *pd);
 /*
  * At start, w's rollback intent (if any) against the disk: an exchange a power cut undid
  * is redone, a replaced state still at the temporary name is kept as the recorded
- * snapshot or discarded as the rollback asked, and the intent is cleared (index saved).
- * 1 if it changed anything, else 0.
+ * snapshot (a discarded one is left to rollback_tmp_recover, which keeps it too), and
+ * once all of it is committed the intent is cleared (index rewritten).
+ * 0: no intent; 1: settled; -1: not settled, the intent stays and nothing at the
+ * temporary name may be touched before the next start.
  */
 int rollback_finish(struct privd *pd, struct workspace *w);
-/* Clean stop: one commit covers every open intent, which are then cleared in memory. */
+/* Clean stop: one commit covers every open intent, which are then cleared and written. */
 void rollback_intents_settle(struct privd *pd);
 
 #endif

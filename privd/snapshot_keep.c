@@ -47,7 +47,9 @@ int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, cons
 	int rc;
 
 	/* A read-only subvolume cannot be moved (its ".." would change): move, then freeze.
-	 * The bucket is root-only, so nobody can write to it in between. */
+	 * The bucket is root-only, so nobody can write to it in between. Setting the flag
+	 * commits the btrfs transaction, so the move is durable before it is recorded (a
+	 * record whose move a power cut undid would read as a lost snapshot). */
 	rc = bt_set_readonly(pd->data_root_fd, tmp, false, err, sizeof(err));
 	if (rc == 0 && renameat(pd->data_root_fd, tmp, bucket, id) < 0) {
 		rc = -errno;

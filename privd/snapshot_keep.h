@@ -9,7 +9,8 @@
 
 /* "<prefix>-<UTC yyyymmddThhmmss>[-n]", unique within w. */
 void snapshot_auto_id(const struct workspace *w, const char *prefix, char *out, size_t outsz);
-/* Move data_root/<tmp> into the bucket as read-only snapshot id and record it (index saved). */
+/* Move data_root/<tmp> into the bucket as read-only snapshot id (committed) and record it
+ * (index saved; an existing record of id is kept). */
 int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
 			 const char *id, const char *message);
 /* A <ws_id>.rollback-tmp left by an interrupted rollback is kept as a snapshot, never deleted. */

@@ -188,3 +188,51 @@ def test_discard_removes_subvolumes_nested_in_the_workspace(make_daemon):
     after = wsck.run(["btrfs", "subvolume", "list", str(d.mnt)]).stdout
     assert "nested-sv" not in after, after
     assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
+
+
+def committed_generation(d):
+    """The generation btrfs last committed (the superblock's), read from the device."""
+    dev = wsck.run(["findmnt", "-n", "-o", "SOURCE", str(d.mnt)]).stdout.strip()
+    out = wsck.run(["btrfs", "inspect-internal", "dump-super", dev]).stdout
+    return int(re.search(r"^generation\s+(\d+)$", out, re.M).group(1))
+
+
+def test_start_commits_the_exchange_before_clearing_the_intent(make_daemon):
+    """kill -9 commits nothing: if the next start cleared the intent without a commit, a
+    power cut soon after would undo the rollback with no record left to redo it."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    # no periodic commit during the test: the exchange stays uncommitted until someone asks
+    wsck.run(["mount", "-o", "remount,commit=300", str(d.mnt)])
+    d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
+    before = committed_generation(d)
+    d.kill9()
+    assert committed_generation(d) == before, "something committed the exchange already"
+    d.start()
+    assert intent(d, ws_id) is None
+    assert committed_generation(d) > before, "the intent was cleared with the exchange uncommitted"
+    assert files_of(ws) == V1
+
+
+def test_a_kept_leftover_is_committed_before_it_is_recorded(make_flex_daemon):
+    """Crash after the exchange, before the intent: the replaced state left at the
+    temporary name becomes an auto-recovered snapshot, and the move is committed (setting
+    the read-only flag commits), so a power cut cannot leave a record of a snapshot that is
+    not there."""
+    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    ws, ws_id = scene(d)
+    wsck.run(["mount", "-o", "remount,commit=300", str(d.mnt)])
+    d.stop()
+    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.exchanged"}
+    d.start()
+    p = d.cli(["rollback", "-w", str(ws), "-s", "s1"], user=ALICE, check=None)
+    assert p.returncode != 0
+    assert d.wait_exit(30) is not None
+    before = committed_generation(d)
+    d.env_extra = {}
+    d.bin_dir = wsck.BUILD
+    d.start()
+    ids = [e["id"] for e in list_json(d, ALICE, str(ws))]
+    assert len(ids) == 2 and ids[1].startswith("auto-recovered"), ids
+    assert files_of(d.snap_dir(ws_id, ids[1])) == V2
+    assert committed_generation(d) > before
