@@ -45,18 +45,33 @@ int bt_snapshot(int src_dirfd, const char *src_name, int dst_dirfd, const char *
 	return be == BTRFS_UTIL_OK ? 0 : fail(be, "snapshot to", dst_name, err, errsz);
 }
 
-int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz)
+int bt_delete_subvol_flat(int dirfd, const char *name, char *err, size_t errsz)
 {
 	enum btrfs_util_error be;
 
 	errno = 0;
+	be = btrfs_util_delete_subvolume_fd(dirfd, name, 0);
+	if (be == BTRFS_UTIL_OK)
+		return 0;
+	if (errno == ENOTEMPTY) {
+		snprintf(err, errsz, "delete subvolume %s: it holds nested subvolumes", name);
+		return -ENOTEMPTY;
+	}
+	return fail(be, "delete subvolume", name, err, errsz);
+}
+
+int bt_delete_subvol(int dirfd, const char *name, char *err, size_t errsz)
+{
+	enum btrfs_util_error be;
+	int rc;
+
 	/* A user may have created nested subvolumes inside a workspace: btrfs refuses those
 	 * with ENOTEMPTY, and only then is the (tree-searching) recursive delete needed. */
-	be = btrfs_util_delete_subvolume_fd(dirfd, name, 0);
-	if (be != BTRFS_UTIL_OK && errno == ENOTEMPTY) {
-		errno = 0;
-		be = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
-	}
+	rc = bt_delete_subvol_flat(dirfd, name, err, errsz);
+	if (rc != -ENOTEMPTY)
+		return rc;
+	errno = 0;
+	be = btrfs_util_delete_subvolume_fd(dirfd, name, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
 	return be == BTRFS_UTIL_OK ? 0 : fail(be, "delete subvolume", name, err, errsz);
 }
 
@@ -120,4 +135,21 @@ int bt_commit(int dirfd, bool all)
 	if ((all ? syncfs(dirfd) : fsync(dirfd)) < 0)
 		return -errno;
 	return 0;
+}
+
+int bt_subvol_info(int dirfd, const char *name, struct btrfs_util_subvolume_info *info)
+{
+	enum btrfs_util_error be;
+	int fd = open_beneath(dirfd, name, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return fd;
+	errno = 0;
+	be = btrfs_util_is_subvolume_fd(fd);
+	if (be == BTRFS_UTIL_OK)
+		be = btrfs_util_subvolume_info_fd(fd, 0, info);
+	close(fd);
+	if (be == BTRFS_UTIL_ERROR_NOT_SUBVOLUME)
+		return -ENOTDIR;
+	return be == BTRFS_UTIL_OK ? 0 : (errno ? -errno : -EIO);
 }

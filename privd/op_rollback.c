@@ -187,8 +187,9 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		return;
 	}
 	snapshot_auto_id(w, "auto", auto_id, sizeof(auto_id));
-	snprintf(rb.keep_as, sizeof(rb.keep_as), "%s", auto_id);
-	w->rb = rb;
+	/* No intent: keeping the replaced state snapshots it, and that commit makes the
+	 * exchange durable before the index says anything. */
+	memset(&w->rb, 0, sizeof(w->rb));
 	{
 		char msg[256];
 		snprintf(msg, sizeof(msg), "auto: state before rollback to %s", target);

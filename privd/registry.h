@@ -33,7 +33,7 @@ enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
 struct rollback_intent {
 	bool active;
 	char target[SNAPSHOT_ID_MAX + 1];
-	char keep_as[SNAPSHOT_ID_MAX + 1]; /* "" : the replaced state is discarded */
+	char keep_as[SNAPSHOT_ID_MAX + 1]; /* always "" now (a kept state commits); in the format */
 	unsigned long long tmp_subvol, live_subvol;
 };
 

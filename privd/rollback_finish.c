@@ -1,6 +1,7 @@
 /*
- * A rollback is acknowledged once its intent is in the index; btrfs commits the exchange
- * later (the next snapshot, a clean stop, or its own periodic commit). After a power cut
+ * A rollback that discards the replaced state is acknowledged once its intent is in the
+ * index; btrfs commits the exchange later (the next snapshot, a clean stop, or its own
+ * periodic commit). One that keeps it commits when it snapshots it, and records no intent. After a power cut
  * the subvolume ids recorded in the intent tell which side of the exchange is on disk:
  * the copy of the target is newer than the state it replaced.
  */
@@ -14,42 +15,8 @@
 
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
-#include "privd/bucket.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
-
-/*
- * The replaced state is still at tmp: keep it as the snapshot the rollback recorded. A
- * discarded one is left for rollback_tmp_recover to keep as well: the crash may have come
- * before the answer, and an unacknowledged discard must not cost data.
- */
-static int settle_replaced(struct privd *pd, struct workspace *w, const char *tmp)
-{
-	int bucket, rc;
-
-	if (!w->rb.keep_as[0])
-		return 0;
-	bucket = bucket_open(pd, w);
-	if (bucket < 0)
-		return bucket;
-	rc = snapshot_keep_subvol(pd, w, bucket, tmp, w->rb.keep_as, "auto: state before rollback");
-	close(bucket);
-	return rc;
-}
-
-/* Moved into the bucket, maybe not yet frozen when the power went. */
-static void freeze_kept(struct privd *pd, struct workspace *w)
-{
-	char err[512];
-	int bucket = bucket_open(pd, w);
-
-	if (bucket < 0)
-		return;
-	if (bt_is_subvol(bucket, w->rb.keep_as) == 1 &&
-	    bt_set_readonly(bucket, w->rb.keep_as, true, err, sizeof(err)) < 0)
-		log_err("cannot make snapshot %s/%s read-only: %s", w->ws_id, w->rb.keep_as, err);
-	close(bucket);
-}
 
 /* Redo an exchange a power cut undid. 0 or -errno. */
 static int redo_exchange(struct privd *pd, struct workspace *w, const char *tmp)
@@ -87,13 +54,9 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 		live = rb->tmp_subvol;
 		tmp_id = rb->live_subvol;
 	}
-	if (live == rb->tmp_subvol && tmp_id == rb->live_subvol) {
-		if (settle_replaced(pd, w, tmp) < 0)
-			return -1;
-	} else if (live == rb->tmp_subvol && rb->keep_as[0]) {
-		freeze_kept(pd, w);
-	}
-	/* Anything else left at tmp is not this rollback's: kept by rollback_tmp_recover.
+	/* Whatever is left at tmp, the replaced state the caller asked to discard or a later
+	 * unanswered rollback's temporary, rollback_tmp_recover keeps: the crash may have come
+	 * before the answer, and an unacknowledged discard must not cost data.
 	 * The intent goes only once what it protects is committed, including an exchange the
 	 * previous run made that btrfs has not committed yet (a kill -9 commits nothing). */
 	rc = bt_commit(pd->data_root_fd, true);

@@ -35,42 +35,108 @@ void snapshot_auto_id(const struct workspace *w, const char *prefix, char *out, 
 		snprintf(out, outsz, "%s-%d", base, n);
 }
 
-/*
- * Move data_root/<tmp> into the bucket as a read-only snapshot and record it.
- * Used for the state a rollback replaced, and for a temp left by an interrupted one.
- */
-int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
-			    const char *id, const char *message)
+/* Move data_root/<tmp> whole into the bucket as <id> and freeze it. A read-only
+ * subvolume cannot be moved (its ".." would change): move, then freeze; the bucket is
+ * root-only, so nobody writes to it in between. */
+static int move_and_freeze(struct privd *pd, int bucket, const char *tmp, const char *id,
+			   char *err, size_t errsz)
 {
-	char err[512];
-	struct snapshot *s;
-	int rc;
+	int rc = bt_set_readonly(pd->data_root_fd, tmp, false, err, errsz);
 
-	/* A read-only subvolume cannot be moved (its ".." would change): move, then freeze.
-	 * The bucket is root-only, so nobody can write to it in between. Setting the flag
-	 * commits the btrfs transaction, so the move is durable before it is recorded (a
-	 * record whose move a power cut undid would read as a lost snapshot). */
-	rc = bt_set_readonly(pd->data_root_fd, tmp, false, err, sizeof(err));
 	if (rc == 0 && renameat(pd->data_root_fd, tmp, bucket, id) < 0) {
 		rc = -errno;
-		snprintf(err, sizeof(err), "rename: %s", strerror(errno));
+		snprintf(err, errsz, "rename: %s", strerror(errno));
 	}
-	crash_point("rollback.moved");
 	if (rc == 0)
-		rc = bt_set_readonly(bucket, id, true, err, sizeof(err));
-	if (rc < 0) {
-		log_err("cannot keep %s as snapshot %s/%s: %s", tmp, w->ws_id, id, err);
-		return rc;
-	}
+		rc = bt_set_readonly(bucket, id, true, err, errsz);
+	return rc;
+}
+
+static int record(struct workspace *w, const char *id, const char *message)
+{
+	struct snapshot *s;
+
 	if (ws_snapshot_find(w, id))
-		return index_save(pd, w); /* recorded before a crash undid the move (reconcile) */
+		return 0; /* already recorded */
 	s = ws_snapshot_add(w, id);
 	if (!s)
 		return -ENOMEM;
 	clock_gettime(CLOCK_REALTIME, &s->created_ts);
 	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
 	s->message = strdup(message);
+	return 0;
+}
+
+/*
+ * Keep data_root/<tmp> as the read-only snapshot <id> in the bucket and record it.
+ * Used for the state a rollback replaced, and for a temp left by an interrupted one.
+ *
+ * A snapshot, not a move: btrfs writes a snapshot source's dirty file data before it
+ * commits, so what the user wrote since the last checkpoint is kept with it. A moved and
+ * frozen subvolume is committed as metadata only: after a power cut its files were there
+ * but empty (tests/integration/test_power_cut.py). The commit also makes a rollback's
+ * exchange durable. Subvolumes nested in tmp are in no snapshot: then tmp is kept whole
+ * as well, never deleted.
+ */
+int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
+			 const char *id, const char *message)
+{
+	char err[512], alt[SNAPSHOT_ID_MAX + 1];
+	int rc;
+
+	if (bt_is_subvol(bucket, id) != 0) { /* taken on disk by an earlier attempt */
+		snapshot_auto_id(w, "auto-recovered", alt, sizeof(alt));
+		id = alt;
+	}
+	rc = bt_snapshot(pd->data_root_fd, tmp, bucket, id, true, err, sizeof(err));
+	if (rc < 0) {
+		log_err("cannot keep %s as snapshot %s/%s: %s", tmp, w->ws_id, id, err);
+		return rc;
+	}
+	crash_point("rollback.moved");
+	rc = record(w, id, message);
+	if (rc < 0)
+		return rc;
+	rc = bt_delete_subvol_flat(pd->data_root_fd, tmp, err, sizeof(err));
+	if (rc == -ENOTEMPTY) {
+		char nested[SNAPSHOT_ID_MAX + 1];
+
+		snapshot_auto_id(w, "auto-nested", nested, sizeof(nested));
+		rc = move_and_freeze(pd, bucket, tmp, nested, err, sizeof(err));
+		if (rc == 0)
+			rc = record(w, nested, "auto: the state kept just before, with its nested subvolumes");
+		if (rc == 0)
+			log_info("%s holds nested subvolumes: kept whole as %s/%s", tmp, w->ws_id, nested);
+	}
+	if (rc < 0)
+		log_warn("kept %s as %s/%s but cannot remove it: %s (the next rollback keeps it again)",
+			 tmp, w->ws_id, id, err);
 	return index_save(pd, w);
+}
+
+/*
+ * Is tmp a copy one of the newest snapshots already keeps? That snapshot was made from
+ * it (parent uuid) and tmp has not changed since (its tree's last transaction is not
+ * after the snapshot's; a process with a file open in the replaced tree may still write
+ * there). Then tmp is the leftover of a delete a power cut undid, not something to keep
+ * twice.
+ */
+static bool already_kept(struct privd *pd, const struct workspace *w, int bucket,
+			 const char *tmp)
+{
+	struct btrfs_util_subvolume_info ti, si;
+
+	if (bt_subvol_info(pd->data_root_fd, tmp, &ti) < 0)
+		return false;
+	for (size_t k = 0; k < 3 && k < w->nsnaps; k++) {
+		const struct snapshot *s = &w->snaps[w->nsnaps - 1 - k];
+
+		if (bt_subvol_info(bucket, s->id, &si) == 0 &&
+		    memcmp(si.parent_uuid, ti.uuid, sizeof(ti.uuid)) == 0 &&
+		    ti.generation <= si.otransid)
+			return true;
+	}
+	return false;
 }
 
 int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, const char *tmp)
@@ -79,6 +145,15 @@ int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, cons
 
 	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
 		return 0;
+	if (already_kept(pd, w, bucket, tmp)) {
+		char err[512];
+
+		if (bt_delete_subvol_flat(pd->data_root_fd, tmp, err, sizeof(err)) == 0) {
+			log_info("removed leftover %s: unchanged since it was kept as a snapshot", tmp);
+			return 0;
+		}
+		log_warn("cannot remove leftover %s: %s", tmp, err);
+	}
 	/* We cannot tell which side of the exchange it is from: never delete, keep it. */
 	snapshot_auto_id(w, "auto-recovered", id, sizeof(id));
 	log_warn("found leftover %s from an interrupted rollback; keeping it as snapshot %s", tmp, id);

@@ -9,8 +9,9 @@
 
 /* "<prefix>-<UTC yyyymmddThhmmss>[-n]", unique within w. */
 void snapshot_auto_id(const struct workspace *w, const char *prefix, char *out, size_t outsz);
-/* Move data_root/<tmp> into the bucket as read-only snapshot id (committed) and record it
- * (index saved; an existing record of id is kept). */
+/* Keep data_root/<tmp> as read-only snapshot id in the bucket (its data written, committed),
+ * record it (index saved; an existing record of id is kept) and remove tmp; a tmp holding
+ * nested subvolumes is kept whole as an "auto-nested" snapshot too. */
 int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
 			 const char *id, const char *message);
 /* A <ws_id>.rollback-tmp left by an interrupted rollback is kept as a snapshot, never deleted. */

@@ -1,10 +1,11 @@
-"""A rollback is answered before btrfs commits its exchange: the durable index record
-("rollback_intent") lets the next start redo an exchange a power cut undid.
+"""A rollback that discards the replaced state is answered before btrfs commits its
+exchange: the durable index record ("rollback_intent") lets the next start redo an
+exchange a power cut undid.
 
-A real power cut cannot be staged here, so the tests rebuild on disk exactly what one
-leaves (btrfs loses every change since its last commit, in order): with the daemon dead,
-the exchange is undone by hand with renameat2(RENAME_EXCHANGE), and the move of the
-replaced state into the bucket is undone by moving it back.
+test_power_cut.py stages real power cuts; these tests rebuild by hand, with the daemon
+dead, the states a crash can leave around an intent (an exchange undone with
+renameat2(RENAME_EXCHANGE), a leftover temporary), including ones a cut at a chosen
+instant cannot produce on demand.
 """
 import ctypes
 import json
@@ -64,16 +65,23 @@ def subvol_id(path):
 def test_rollback_records_an_intent_that_a_checkpoint_settles(make_daemon):
     d = make_daemon()
     ws, ws_id = scene(d)
+    # keeping the replaced state snapshots it, which commits the exchange: no intent
     r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
     auto = json.loads(r.stdout)["auto_snapshot"]
     assert files_of(ws) == V1
-    rb = intent(d, ws_id)
-    # the ids prove which side is which: the copy of s1 is live, the old live is kept
-    assert rb == {"target": "s1", "keep_as": auto, "tmp_subvol": subvol_id(d.live_dir(ws_id)),
-                  "live_subvol": subvol_id(d.snap_dir(ws_id, auto))}, rb
-    assert rb["tmp_subvol"] > rb["live_subvol"]
-    # a checkpoint's snapshot commits the exchange: the intent goes
+    assert intent(d, ws_id) is None
+    assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
+    assert wsck.subvol_readonly(d.snap_dir(ws_id, auto)) and files_of(d.snap_dir(ws_id, auto)) == V2
     checkpoint(d, ALICE, ws, "s2")
+    # discarding it does not commit: the intent is the acknowledgement
+    d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
+    rb = intent(d, ws_id)
+    # the ids prove which side is which: the copy of s1 is live and newer
+    assert rb["target"] == "s1" and rb["keep_as"] == "", rb
+    assert rb["tmp_subvol"] == subvol_id(d.live_dir(ws_id)), rb
+    assert rb["tmp_subvol"] > rb["live_subvol"], rb
+    # a checkpoint's snapshot commits the exchange: the intent goes
+    checkpoint(d, ALICE, ws, "s3")
     assert intent(d, ws_id) is None
     d.cli(["rollback", "-w", str(ws), "-s", "s2", "--discard-current"], user=ALICE, check=0)
     rb = intent(d, ws_id)
@@ -82,47 +90,7 @@ def test_rollback_records_an_intent_that_a_checkpoint_settles(make_daemon):
     d.stop()
     assert "rollback_intent" not in d.index_json_only(ws_id)
     d.start()
-    assert files_of(ws) == V1
-
-
-def test_power_cut_undoing_a_rollback_is_redone_at_start(make_daemon):
-    d = make_daemon()
-    ws, ws_id = scene(d)
-    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
-    auto = json.loads(r.stdout)["auto_snapshot"]
-    d.kill9()
-    # what btrfs holds if the power went before its next commit: the kept state back at
-    # the temporary name, writable, and the exchange undone
-    live, tmp = d.live_dir(ws_id), d.mnt / (ws_id + ".rollback-tmp")
-    kept = d.snap_dir(ws_id, auto)
-    wsck.run(["btrfs", "property", "set", "-ts", str(kept), "ro", "false"])
-    os.rename(kept, tmp)
-    exchange(tmp, live)
-    assert files_of(live) == V2 and files_of(tmp) == V1
-    d.start()
-    assert re.search(r"rollback of %s to s1 was acknowledged but not on disk.*redone" % ws_id,
-                     d.log), d.log_tail()
-    assert files_of(ws) == V1
-    assert not tmp.exists()
-    assert wsck.subvol_readonly(kept) and files_of(kept) == V2
-    assert [e["id"] for e in list_json(d, ALICE, str(ws))] == ["s1", auto]
-    assert not any(e.get("missing") for e in list_json(d, ALICE, str(ws)))
-    assert intent(d, ws_id) is None
-
-
-def test_power_cut_after_the_exchange_only_freezes_the_kept_state(make_daemon):
-    """btrfs kept the exchange and the move but not the read-only flag."""
-    d = make_daemon()
-    ws, ws_id = scene(d)
-    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
-    auto = json.loads(r.stdout)["auto_snapshot"]
-    d.kill9()
-    kept = d.snap_dir(ws_id, auto)
-    wsck.run(["btrfs", "property", "set", "-ts", str(kept), "ro", "false"])
-    d.start()
-    assert wsck.subvol_readonly(kept) and files_of(kept) == V2
-    assert files_of(ws) == V1
-    assert intent(d, ws_id) is None
+    assert files_of(ws) == V1  # s2 was taken after the rollback to s1
 
 
 def test_discard_interrupted_before_the_answer_keeps_the_replaced_state(make_flex_daemon):
@@ -187,6 +155,27 @@ def test_discard_removes_subvolumes_nested_in_the_workspace(make_daemon):
     assert files_of(ws) == V1
     after = wsck.run(["btrfs", "subvolume", "list", str(d.mnt)]).stdout
     assert "nested-sv" not in after, after
+    assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
+
+
+def test_keeping_a_state_with_nested_subvolumes_keeps_them_too(make_daemon):
+    """The kept snapshot cannot hold a nested subvolume's files (btrfs snapshots stop at
+    subvolume boundaries), so the replaced tree is kept whole as well, never deleted."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    nested = ws / "nested-sv"
+    p = wsck.run_as(ALICE, ["btrfs", "subvolume", "create", str(nested)])
+    assert p.returncode == 0, p.stderr
+    wsck.write_as(ALICE, nested / "inner.txt", "inner\n")
+    r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
+    auto = json.loads(r.stdout)["auto_snapshot"]
+    assert files_of(ws) == V1
+    assert files_of(d.snap_dir(ws_id, auto)) == V2  # the snapshot: nested-sv is an empty dir
+    ids = [e["id"] for e in list_json(d, ALICE, str(ws))]
+    whole = [i for i in ids if i.startswith("auto-nested")]
+    assert ids[:2] == ["s1", auto] and len(whole) == 1 and len(ids) == 3, ids
+    assert files_of(d.snap_dir(ws_id, whole[0])) == dict(V2, **{"nested-sv/inner.txt": "inner\n"})
+    assert wsck.subvol_readonly(d.snap_dir(ws_id, whole[0]))
     assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
 
 
