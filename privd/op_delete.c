@@ -114,13 +114,44 @@ int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, c
 	if (rc == -ENOENT && !saved.missing)
 		log_warn("snapshot %s/%s had no subvolume; removing the record", w->ws_id, saved.id);
 	crash_point("delete.subvol");
-	ws_pending_remove(w, saved.id);
 	snapshot_clear(&saved);
-	rc = index_save(pd, w);
-	if (rc < 0)
-		log_warn("delete intent of %s/%s stays recorded; the next start clears it", w->ws_id,
-			 saved.id);
-	return 0;
+	return 0; /* the id stays pending until pending_settle */
+}
+
+/*
+ * A delete intent goes only once a btrfs commit covers the delete: after a power cut a
+ * subvolume whose delete btrfs had not committed is back, and the next start must delete
+ * it again rather than adopt it as an unknown snapshot. Commits, then forgets every
+ * pending id no longer on disk (a diff's temporary snapshot still in use stays).
+ */
+int pending_settle(struct privd *pd, struct workspace *w)
+{
+	size_t i = 0, before = w->npending;
+	int bucket, rc;
+
+	if (w->npending == 0)
+		return 0;
+	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	if (bucket < 0)
+		return bucket;
+	/* fsync of the bucket commits: btrfs cannot log the removal of a subvolume entry */
+	rc = bt_commit(bucket, false);
+	while (rc == 0 && i < w->npending) {
+		char id[SNAPSHOT_ID_MAX + 1];
+
+		snprintf(id, sizeof(id), "%s", w->pending[i]);
+		if (bt_is_subvol(bucket, id) == 0)
+			ws_pending_remove(w, id);
+		else
+			i++;
+	}
+	close(bucket);
+	if (rc < 0) {
+		log_warn("cannot commit the deletes of %s (%s); their intents stay recorded", w->ws_id,
+			 strerror(-rc));
+		return rc;
+	}
+	return w->npending != before ? index_save(pd, w) : 0;
 }
 
 void op_delete(struct privd *pd, const struct op_call *c)
@@ -147,6 +178,7 @@ void op_delete(struct privd *pd, const struct op_call *c)
 		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", id, err);
 		return;
 	}
+	(void)pending_settle(pd, w); /* else reconcile deletes it again after a crash */
 	log_info("snapshot %s/%s deleted", w->ws_id, id);
 	reply_done(&c->rc, w, id);
 }

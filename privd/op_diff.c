@@ -63,10 +63,8 @@ static void drop_tmp(struct privd *pd, const char *ws_id, const char *tmp)
 			log_err("cannot remove diff snapshot %s/%s: %s", ws_id, tmp, err);
 		close(bucket);
 	}
-	if (w) {
-		ws_pending_remove(w, tmp);
-		index_save(pd, w);
-	}
+	if (w)
+		(void)pending_settle(pd, w);
 }
 
 static void diff_done(struct privd *pd, void *arg, int rc, const char *msg)

@@ -91,6 +91,8 @@ int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t o
 			cJSON_AddItemToArray(removed, cJSON_CreateString(id));
 		n++;
 	}
+	if (n > 0)
+		(void)pending_settle(pd, w); /* one commit for the batch */
 	return n;
 }
 

@@ -36,9 +36,12 @@ struct reclaim_set;
 int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t older_than,
 		    struct cJSON *removed, struct reclaim_set *rs);
 
-/* Durable single-snapshot delete (intent, subvolume, record). 0 or -errno with err. */
+/* Durable single-snapshot delete (intent, subvolume; the record is gone). The intent stays
+ * until pending_settle. 0 or -errno with err. */
 int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
 		    size_t errsz);
+/* Commit, then drop the delete intents of w whose subvolumes are gone. 0 or -errno. */
+int pending_settle(struct privd *pd, struct workspace *w);
 
 /* Checkpoint after an implicit init finished (init's completion calls this). */
 void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,

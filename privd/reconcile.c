@@ -16,6 +16,7 @@
 #include "privd/bucket.h"
 #include "privd/bucket_scan.h"
 #include "privd/fsutil.h"
+#include "privd/ops.h"
 #include "privd/init.h"
 #include "privd/recover.h"
 #include "privd/rollback_finish.h"
@@ -96,30 +97,31 @@ static int check_bucket(struct privd *pd, struct workspace *w)
 	return changes;
 }
 
-/* Finish deletes that were recorded but interrupted. */
+/* Finish deletes that were recorded but interrupted, or not yet committed. */
 static int finish_deletes(struct privd *pd, struct workspace *w)
 {
 	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
 	char err[512];
 	int n = 0;
 
-	while (w->npending > 0) {
-		char id[SNAPSHOT_ID_MAX + 1];
-
-		snprintf(id, sizeof(id), "%s", w->pending[0]);
-		if (bucket >= 0 && bt_is_subvol(bucket, id) == 1 &&
-		    bt_delete_subvol(bucket, id, err, sizeof(err)) < 0) {
-			log_err("cannot finish deleting %s/%s: %s", w->ws_id, id, err);
-			break;
+	for (size_t i = 0; bucket >= 0 && i < w->npending; i++) {
+		if (bt_is_subvol(bucket, w->pending[i]) != 1)
+			continue;
+		if (bt_delete_subvol(bucket, w->pending[i], err, sizeof(err)) < 0) {
+			log_err("cannot finish deleting %s/%s: %s", w->ws_id, w->pending[i], err);
+			continue;
 		}
-		log_info("finished interrupted delete of snapshot %s/%s", w->ws_id, id);
-		ws_pending_remove(w, id);
+		log_info("finished interrupted delete of snapshot %s/%s", w->ws_id, w->pending[i]);
 		n++;
 	}
 	if (bucket >= 0)
 		close(bucket);
-	if (n)
+	if (bucket == -ENOENT && w->npending > 0) { /* no bucket: nothing of them is left */
+		w->npending = 0;
 		index_save(pd, w);
+	} else if (w->npending > 0) {
+		(void)pending_settle(pd, w);
+	}
 	return n;
 }
 
