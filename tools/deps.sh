@@ -16,7 +16,7 @@ export DEBIAN_FRONTEND=noninteractive
 DEB_REQUIRED=(
 	build-essential pkg-config
 	libevent-dev libbtrfsutil-dev libcjson-dev libcap-ng-dev libseccomp-dev
-	libcmocka-dev python3 python3-pytest
+	libcmocka-dev python3 python3-pytest python3-fusepy
 	btrfs-progs util-linux mandoc acl attr rpm
 	valgrind cppcheck sudo
 )
@@ -28,7 +28,7 @@ RPM_REQUIRED=(
 	gcc make pkgconf-pkg-config
 	'pkgconfig(libevent)' 'pkgconfig(libbtrfsutil)' 'pkgconfig(libcjson)'
 	'pkgconfig(libcap-ng)' 'pkgconfig(libseccomp)' 'pkgconfig(cmocka)'
-	python3 python3-pytest
+	python3 python3-pytest python3-fusepy
 	btrfs-progs util-linux mandoc acl attr rpm-build
 	valgrind cppcheck sudo
 )
