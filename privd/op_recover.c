@@ -182,6 +182,7 @@ bool recover_swapped(const struct privd *pd, const struct workspace *w)
 void recover_finish(struct privd *pd, struct workspace *w)
 {
 	char err[512], ws_id[WS_ID_LEN + 1], path[WS_PATH_MAX];
+	int rc;
 
 	snprintf(ws_id, sizeof(ws_id), "%s", w->ws_id);
 	snprintf(path, sizeof(path), "%s", w->path);
@@ -190,6 +191,12 @@ void recover_finish(struct privd *pd, struct workspace *w)
 	if (bt_is_subvol(pd->data_root_fd, ws_id) == 1 &&
 	    bt_delete_subvol(pd->data_root_fd, ws_id, err, sizeof(err)) < 0)
 		log_err("recover %s: %s", ws_id, err);
+	/* Committed before the workspace is forgotten: a power cut would bring its subvolumes
+	 * back, unreferenced, and nothing would ever remove them. */
+	rc = bt_commit(pd->data_root_fd, false);
+	if (rc < 0)
+		log_err("recover %s: cannot commit the removal of its subvolumes: %s", ws_id,
+			strerror(-rc));
 	/* Unregister before removing the old link: the link proves the swap happened, so
 	 * while the workspace is still registered, a restart can finish this. */
 	registry_remove(&pd->reg, w);

@@ -210,3 +210,40 @@ def test_checkpoints_and_deletes_acknowledged_before_a_power_cut_are_there_after
         # the live tree was last written before the s3 checkpoint, which flushed it
         assert files_of(ws) == V3
     with_cut_disk(make_daemon, body)
+
+
+def test_init_acknowledged_before_a_power_cut_keeps_the_data(make_daemon):
+    """init copies the directory into the image and removes the original: the copy must
+    be on the disk, not only in btrfs's memory, before the answer."""
+    def body(d, disk):
+        ws = d.make_ws(ALICE, dict(V1, **{"big.bin": "x" * 300000}))
+        ws_id = init_ws(d, ALICE, ws)
+        assert os.path.islink(ws)
+        disk.cut()
+        assert disk.peek(d.live_dir(ws_id).relative_to(d.mnt)) == dict(V1, **{"big.bin": "x" * 300000})
+        disk.reboot()
+        assert files_of(ws) == dict(V1, **{"big.bin": "x" * 300000})
+        checkpoint(d, ALICE, ws, "s1")
+        assert files_of(d.snap_dir(ws_id, "s1")) == files_of(ws)
+    with_cut_disk(make_daemon, body)
+
+
+def test_recover_acknowledged_before_a_power_cut_stays_recovered(make_daemon):
+    """recover copies the workspace back to a plain directory (on the host file system)
+    and deletes its subvolumes: after a cut, the directory is there and the workspace is
+    not managed any more, whatever btrfs had not committed."""
+    def body(d, disk):
+        ws = d.make_ws(ALICE, V1)
+        ws_id = init_ws(d, ALICE, ws)
+        checkpoint(d, ALICE, ws, "s1")
+        set_files(ws, V2)  # not checkpointed, not flushed: recover must carry it over
+        d.cli(["recover", "-w", str(ws), "--force"], user=ALICE)
+        assert not os.path.islink(ws) and files_of(ws) == V2
+        disk.cut()
+        disk.reboot()
+        assert not os.path.islink(ws) and files_of(ws) == V2
+        assert ws_id not in wsck.ws_ids_in_status(wsck.status_json(d))
+        # nothing of it is left in the image either: no live tree, no snapshot bucket
+        assert not d.live_dir(ws_id).exists(), d.tree()
+        assert not d.snap_root(ws_id).exists(), d.tree()
+    with_cut_disk(make_daemon, body)
