@@ -100,6 +100,9 @@ static int record_snapshot(struct privd *pd, struct workspace *w, const struct p
 
 	if (!s)
 		return -ENOMEM;
+	/* A delete of an earlier snapshot of this name is committed now (the snapshot ioctl
+	 * commits): its intent must not make reconcile delete this one. */
+	ws_pending_remove(w, req->snapshot);
 	clock_gettime(CLOCK_REALTIME, &s->created_ts);
 	rfc3339_format(&s->created_ts, s->created_at, sizeof(s->created_at));
 	s->pinned = req->flags & PSF_PIN;

@@ -192,11 +192,14 @@ void recover_finish(struct privd *pd, struct workspace *w)
 	    bt_delete_subvol(pd->data_root_fd, ws_id, err, sizeof(err)) < 0)
 		log_err("recover %s: %s", ws_id, err);
 	/* Committed before the workspace is forgotten: a power cut would bring its subvolumes
-	 * back, unreferenced, and nothing would ever remove them. */
-	rc = bt_commit(pd->data_root_fd, false);
-	if (rc < 0)
-		log_err("recover %s: cannot commit the removal of its subvolumes: %s", ws_id,
-			strerror(-rc));
+	 * back, unreferenced, and nothing would ever remove them. syncfs, since on a restart
+	 * that finishes this only the buckets may have changed. */
+	rc = bt_commit(pd->data_root_fd, true);
+	if (rc < 0) {
+		log_err("recover %s: cannot commit the removal of its subvolumes: %s (the next start finishes it)",
+			ws_id, strerror(-rc));
+		return;
+	}
 	/* Unregister before removing the old link: the link proves the swap happened, so
 	 * while the workspace is still registered, a restart can finish this. */
 	registry_remove(&pd->reg, w);

@@ -125,6 +125,28 @@ static int intent_not_recorded(struct privd *pd, struct workspace *w)
 	return rc;
 }
 
+/* The replaced state could not be kept as a snapshot (kept_as NULL: it is still at tmp,
+ * for the next rollback or start to keep), or it was but the index could not be written
+ * (the next start adopts it). Either way the exchange and the head are made durable. */
+static void keep_failed(struct privd *pd, const struct op_call *c, struct workspace *w,
+			const char *target, const char *kept_as, const char *tmp)
+{
+	int rc = bt_commit(pd->data_root_fd, false);
+
+	if (rc < 0)
+		log_err("rollback of %s is not committed: %s", w->ws_id, strerror(-rc));
+	if (!kept_as)
+		(void)index_save(pd, w);
+	if (kept_as)
+		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
+			  "rolled back %s to %s; the previous state is kept as snapshot %s, but the index could not be written (the next start lists it)",
+			  w->ws_id, target, kept_as);
+	else
+		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
+			  "rolled back %s to %s, but the previous state could not be kept as a snapshot: it is at %s until the next rollback or start keeps it",
+			  w->ws_id, target, tmp);
+}
+
 /* 0, or -errno when the rollback could not be made durable. */
 static int discard_replaced(struct privd *pd, struct workspace *w, const char *tmp,
 			    const char *target)
@@ -150,7 +172,7 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 	struct workspace *w = ws_lookup(pd, c, c->req->workspace, true);
 	struct rollback_intent rb;
 	struct snapshot *s;
-	int bucket, rc;
+	int bucket;
 
 	if (!w || !(s = target_snapshot(c, w)))
 		return;
@@ -192,18 +214,17 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 	memset(&w->rb, 0, sizeof(w->rb));
 	{
 		char msg[256];
+		bool kept;
+		int rc;
+
 		snprintf(msg, sizeof(msg), "auto: state before rollback to %s", target);
-		rc = snapshot_keep_subvol(pd, w, bucket, tmp, auto_id, msg);
-	}
-	close(bucket);
-	if (rc < 0)
-		(void)intent_not_recorded(pd, w); /* the error reply below says what is left */
-	crash_point("rollback.recorded");
-	if (rc < 0) {
-		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
-			  "rolled back %s to %s, but the previous state could not be recorded as a snapshot (kept at %s)",
-			  w->ws_id, target, tmp);
-		return;
+		rc = snapshot_keep_subvol(pd, w, bucket, tmp, auto_id, sizeof(auto_id), msg, &kept);
+		close(bucket);
+		crash_point("rollback.recorded");
+		if (rc < 0) {
+			keep_failed(pd, c, w, target, kept ? auto_id : NULL, tmp);
+			return;
+		}
 	}
 	log_info("rollback %s to %s done", w->ws_id, target);
 	reply_done(&c->rc, w, target, auto_id);

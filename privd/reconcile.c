@@ -103,7 +103,22 @@ static int finish_deletes(struct privd *pd, struct workspace *w)
 	int bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
 	char err[512];
 	int n = 0;
+	bool dropped = false;
 
+	/* A recorded snapshot is never a pending delete's to remove (a name deleted, then
+	 * checkpointed again). */
+	for (size_t i = 0; i < w->npending;) {
+		if (ws_snapshot_find(w, w->pending[i])) {
+			char id[SNAPSHOT_ID_MAX + 1];
+
+			snprintf(id, sizeof(id), "%s", w->pending[i]);
+			log_warn("snapshot %s/%s is recorded and also pending deletion: kept", w->ws_id, id);
+			ws_pending_remove(w, id);
+			dropped = true;
+		} else {
+			i++;
+		}
+	}
 	for (size_t i = 0; bucket >= 0 && i < w->npending; i++) {
 		if (bt_is_subvol(bucket, w->pending[i]) != 1)
 			continue;
@@ -120,8 +135,10 @@ static int finish_deletes(struct privd *pd, struct workspace *w)
 		w->npending = 0;
 		index_save(pd, w);
 	} else if (w->npending > 0) {
-		(void)pending_settle(pd, w);
+		(void)pending_settle(pd, w); /* saves the index if it drops any */
 	}
+	if (dropped)
+		index_save(pd, w);
 	return n;
 }
 

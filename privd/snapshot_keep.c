@@ -52,10 +52,13 @@ static int move_and_freeze(struct privd *pd, int bucket, const char *tmp, const 
 	return rc;
 }
 
+/* Recorded, and no longer a pending delete: a delete of an earlier snapshot of that name
+ * is committed by now (the snapshot ioctl commits), and reconcile must not delete it. */
 static int record(struct workspace *w, const char *id, const char *message)
 {
 	struct snapshot *s;
 
+	ws_pending_remove(w, id);
 	if (ws_snapshot_find(w, id))
 		return 0; /* already recorded */
 	s = ws_snapshot_add(w, id);
@@ -67,8 +70,61 @@ static int record(struct workspace *w, const char *id, const char *message)
 	return 0;
 }
 
+static bool is_pending(const struct workspace *w, const char *id)
+{
+	for (size_t i = 0; i < w->npending; i++) {
+		if (strcmp(w->pending[i], id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool name_taken(const struct workspace *w, int bucket, const char *id)
+{
+	return ws_snapshot_find(w, id) || is_pending(w, id) || bt_is_subvol(bucket, id) != 0;
+}
+
+/* An "<prefix>-<time>[-n]" id free in the index, among pending deletes and on disk. */
+static int free_auto_id(const struct workspace *w, int bucket, const char *prefix, char *out,
+			size_t outsz)
+{
+	char base[SNAPSHOT_ID_MAX + 1];
+
+	snapshot_auto_id(w, prefix, base, sizeof(base));
+	snprintf(out, outsz, "%s", base);
+	for (int n = 2; name_taken(w, bucket, out); n++) {
+		if (n > 1000)
+			return -EEXIST;
+		snprintf(out, outsz, "%s-%d", base, n);
+	}
+	return 0;
+}
+
+/* tmp holds nested subvolumes, which no snapshot contains: keep it whole too, its data
+ * (and theirs) written, since a move and a freeze commit metadata only. */
+static int keep_nested(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
+		       char *err, size_t errsz)
+{
+	char nested[SNAPSHOT_ID_MAX + 1];
+	int rc = free_auto_id(w, bucket, "auto-nested", nested, sizeof(nested));
+
+	if (rc < 0) {
+		snprintf(err, errsz, "no free name for the nested snapshot");
+		return rc;
+	}
+	rc = move_and_freeze(pd, bucket, tmp, nested, err, errsz);
+	if (rc == 0 && (rc = bt_commit(pd->data_root_fd, true)) < 0)
+		snprintf(err, errsz, "syncfs: %s", strerror(-rc));
+	if (rc == 0)
+		rc = record(w, nested, "auto: the state kept just before, with its nested subvolumes");
+	if (rc == 0)
+		log_info("%s holds nested subvolumes: kept whole as %s/%s", tmp, w->ws_id, nested);
+	return rc;
+}
+
 /*
- * Keep data_root/<tmp> as the read-only snapshot <id> in the bucket and record it.
+ * Keep data_root/<tmp> as a read-only snapshot in the bucket, named id (or, when that name
+ * is taken, a free "auto-recovered" one, written back to id), record it and remove tmp.
  * Used for the state a rollback replaced, and for a temp left by an interrupted one.
  *
  * A snapshot, not a move: btrfs writes a snapshot source's dirty file data before it
@@ -77,37 +133,32 @@ static int record(struct workspace *w, const char *id, const char *message)
  * but empty (tests/integration/test_power_cut.py). The commit also makes a rollback's
  * exchange durable. Subvolumes nested in tmp are in no snapshot: then tmp is kept whole
  * as well, never deleted.
+ *
+ * 0; or -errno with *kept false (tmp untouched), or true (the snapshot exists, the index
+ * could not be written: the next start adopts it).
  */
 int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, const char *tmp,
-			 const char *id, const char *message)
+			 char *id, size_t idsz, const char *message, bool *kept)
 {
-	char err[512], alt[SNAPSHOT_ID_MAX + 1];
+	char err[512];
 	int rc;
 
-	if (bt_is_subvol(bucket, id) != 0) { /* taken on disk by an earlier attempt */
-		snapshot_auto_id(w, "auto-recovered", alt, sizeof(alt));
-		id = alt;
-	}
+	*kept = false;
+	if (name_taken(w, bucket, id) && free_auto_id(w, bucket, "auto-recovered", id, idsz) < 0)
+		return -EEXIST;
 	rc = bt_snapshot(pd->data_root_fd, tmp, bucket, id, true, err, sizeof(err));
 	if (rc < 0) {
 		log_err("cannot keep %s as snapshot %s/%s: %s", tmp, w->ws_id, id, err);
 		return rc;
 	}
+	*kept = true;
 	crash_point("rollback.moved");
 	rc = record(w, id, message);
 	if (rc < 0)
 		return rc;
 	rc = bt_delete_subvol_flat(pd->data_root_fd, tmp, err, sizeof(err));
-	if (rc == -ENOTEMPTY) {
-		char nested[SNAPSHOT_ID_MAX + 1];
-
-		snapshot_auto_id(w, "auto-nested", nested, sizeof(nested));
-		rc = move_and_freeze(pd, bucket, tmp, nested, err, sizeof(err));
-		if (rc == 0)
-			rc = record(w, nested, "auto: the state kept just before, with its nested subvolumes");
-		if (rc == 0)
-			log_info("%s holds nested subvolumes: kept whole as %s/%s", tmp, w->ws_id, nested);
-	}
+	if (rc == -ENOTEMPTY)
+		rc = keep_nested(pd, w, bucket, tmp, err, sizeof(err));
 	if (rc < 0)
 		log_warn("kept %s as %s/%s but cannot remove it: %s (the next rollback keeps it again)",
 			 tmp, w->ws_id, id, err);
@@ -116,17 +167,19 @@ int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, cons
 
 /*
  * Is tmp a copy one of the newest snapshots already keeps? That snapshot was made from
- * it (parent uuid) and tmp has not changed since (its tree's last transaction is not
- * after the snapshot's; a process with a file open in the replaced tree may still write
- * there). Then tmp is the leftover of a delete a power cut undid, not something to keep
- * twice.
+ * it (parent uuid) and tmp has not changed since: its tree's last transaction is not
+ * after the snapshot's, once everything written to it is committed (a process with a
+ * file open in the replaced tree may still have written there, and a kill -9 does not
+ * lose page-cache writes). Then tmp is the leftover of a delete a power cut undid, not
+ * something to keep twice.
  */
 static bool already_kept(struct privd *pd, const struct workspace *w, int bucket,
 			 const char *tmp)
 {
 	struct btrfs_util_subvolume_info ti, si;
 
-	if (bt_subvol_info(pd->data_root_fd, tmp, &ti) < 0)
+	if (bt_commit(pd->data_root_fd, true) < 0 ||
+	    bt_subvol_info(pd->data_root_fd, tmp, &ti) < 0)
 		return false;
 	for (size_t k = 0; k < 3 && k < w->nsnaps; k++) {
 		const struct snapshot *s = &w->snaps[w->nsnaps - 1 - k];
@@ -142,6 +195,7 @@ static bool already_kept(struct privd *pd, const struct workspace *w, int bucket
 int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, const char *tmp)
 {
 	char id[SNAPSHOT_ID_MAX + 1];
+	bool kept;
 
 	if (bt_is_subvol(pd->data_root_fd, tmp) != 1)
 		return 0;
@@ -155,9 +209,11 @@ int rollback_tmp_recover(struct privd *pd, struct workspace *w, int bucket, cons
 		log_warn("cannot remove leftover %s: %s", tmp, err);
 	}
 	/* We cannot tell which side of the exchange it is from: never delete, keep it. */
-	snapshot_auto_id(w, "auto-recovered", id, sizeof(id));
+	if (free_auto_id(w, bucket, "auto-recovered", id, sizeof(id)) < 0)
+		return -EEXIST;
 	log_warn("found leftover %s from an interrupted rollback; keeping it as snapshot %s", tmp, id);
-	return snapshot_keep_subvol(pd, w, bucket, tmp, id, "auto: recovered from an interrupted rollback");
+	return snapshot_keep_subvol(pd, w, bucket, tmp, id, sizeof(id),
+				    "auto: recovered from an interrupted rollback", &kept);
 }
 
 static int adopt_one(struct privd *pd, struct workspace *w, int bucket, const char *name)
@@ -188,15 +244,6 @@ static int adopt_one(struct privd *pd, struct workspace *w, int bucket, const ch
 	s->message = strdup("adopted: found on disk without an index entry");
 	log_warn("Snapshot %s of %s found on disk but not in the index: adopted", name, w->ws_id);
 	return 1;
-}
-
-static bool is_pending(const struct workspace *w, const char *id)
-{
-	for (size_t i = 0; i < w->npending; i++) {
-		if (strcmp(w->pending[i], id) == 0)
-			return true;
-	}
-	return false;
 }
 
 int snapshot_adopt_orphans(struct privd *pd, struct workspace *w, int bucket,

@@ -225,3 +225,20 @@ def test_a_kept_leftover_is_committed_before_it_is_recorded(make_flex_daemon):
     assert len(ids) == 2 and ids[1].startswith("auto-recovered"), ids
     assert files_of(d.snap_dir(ws_id, ids[1])) == V2
     assert committed_generation(d) > before
+
+
+def test_a_pending_delete_never_removes_a_recorded_snapshot(make_daemon):
+    """A name deleted and then checkpointed again: were its delete intent still recorded
+    (its commit failed), the start must keep the recorded snapshot, not finish the
+    delete on it."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    d.stop()
+    idx = d.index_json_only(ws_id)
+    idx["pending_delete"] = ["s1"]
+    d.index_file(ws_id).write_text(json.dumps(idx))
+    d.start()
+    assert "recorded and also pending deletion: kept" in d.log, d.log_tail()
+    assert [e["id"] for e in list_json(d, ALICE, str(ws))] == ["s1"]
+    assert files_of(d.snap_dir(ws_id, "s1")) == V1
+    assert not d.index(ws_id).get("pending_delete")
