@@ -277,36 +277,52 @@ def test_cleanup_and_diff_acknowledged_before_a_power_cut_leave_nothing_behind(m
     with_cut_disk(make_daemon, body)
 
 
+def _write(ws, ver):
+    with open(ws / "a.txt", "w") as fh:  # not synced: a checkpoint or rollback must
+        fh.write(ver + "\n")              # carry it to disk itself
+
+
 def _stream(d, ws, ws_id, log, stop):
-    """Checkpoints, discarding rollbacks and deletes on one connection until the daemon
-    stops answering; log gets (op, snapshot, version, acknowledged) in order."""
+    """Checkpoints (sometimes reusing a deleted name), rollbacks discarding or keeping
+    the replaced state (written just before, unsynced), and deletes, on one connection
+    until the daemon stops answering. log gets [op, snapshot, version, acknowledged,
+    extra] in order; a keeping rollback's extra is {"kept": version, "auto": id}."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
     s.connect(str(d.sock))
     f = s.makefile("rb")
     rnd = random.Random(ws_id)
-    snaps, n = [], 0
+    snaps, deleted, n = [], [], 0
     try:
         while not stop.is_set():
             n += 1
+            extra = {}
             if snaps and rnd.random() < 0.25:
                 sid, ver = rnd.choice(snaps)
-                req = {"op": "rollback", "snapshot": sid, "discard_current": True}
+                keep = rnd.random() < 0.5
+                req = {"op": "rollback", "snapshot": sid, "discard_current": not keep}
+                if keep:
+                    extra = {"kept": "w%d" % n, "auto": None}
                 entry = ["rollback", sid, ver]
             elif len(snaps) > 3 and rnd.random() < 0.3:
                 sid, ver = snaps.pop(rnd.randrange(len(snaps)))
+                deleted.append(sid)
                 req = {"op": "delete", "snapshot": sid, "force": True}
                 entry = ["delete", sid, ver]
             else:
-                ver, sid = "v%d" % n, "k%d" % n
+                reuse = [x for x in deleted if x.startswith("k")]
+                sid = reuse[0] if reuse and rnd.random() < 0.2 else "k%d" % n
+                if sid in deleted:
+                    deleted.remove(sid)
+                ver = "v%d" % n
                 req = {"op": "checkpoint", "snapshot": sid}
                 entry = ["checkpoint", sid, ver]
             req.update({"v": 1, "id": n, "workspace": ws_id})
-            log.append(entry + [False])  # in flight from before its data is written
+            log.append(entry + [False, extra])  # in flight from before its data is written
             if entry[0] == "checkpoint":
-                # the data it must hold: written (not synced) just before it
-                with open(ws / "a.txt", "w") as fh:
-                    fh.write(ver + "\n")
+                _write(ws, ver)
+            elif extra:
+                _write(ws, extra["kept"])
             s.sendall(wsck.encode_request(req))
             line = f.readline()
             if not line:
@@ -316,6 +332,9 @@ def _stream(d, ws, ws_id, log, stop):
             log[-1][3] = True
             if entry[0] == "checkpoint":
                 snaps.append((sid, ver))
+            elif extra:
+                extra["auto"] = rep["result"]["auto_snapshot"]
+                snaps.append((extra["auto"], extra["kept"]))
     except (OSError, ValueError):
         return  # the daemon was stopped and killed under us
     finally:
@@ -351,13 +370,15 @@ def test_power_cut_at_a_random_instant_loses_nothing_acknowledged(make_daemon):
             disk.reboot()
             in_flight = log[-1] if log and not log[-1][3] else None
             expect = {}
-            for op, sid, ver, acked in log:
+            for op, sid, ver, acked, extra in log:
                 if not acked:
                     continue
                 if op == "checkpoint":
                     expect[sid] = ver
                 elif op == "delete":
                     expect.pop(sid, None)
+                elif extra:
+                    expect[extra["auto"]] = extra["kept"]
             listed = list_ids(d, None, str(ws))
             flexible = {in_flight[1]} if in_flight and in_flight[0] in ("checkpoint", "delete") \
                 else set()
@@ -368,10 +389,13 @@ def test_power_cut_at_a_random_instant_loses_nothing_acknowledged(make_daemon):
                           default=-1)
             intent_open = any(e[0] == "rollback" for e in log[last_cp + 1:])
             kept = set(listed) - set(expect) - flexible
-            assert all(i.startswith("auto-recovered") for i in kept), (sorted(kept), log)
-            assert not kept or intent_open, (sorted(kept), log)
+            # ... and an unanswered keeping rollback may have kept what it replaced
+            keeping = in_flight is not None and in_flight[0] == "rollback" and in_flight[4]
+            assert all(i.startswith("auto-recovered") or (keeping and i.startswith("auto-"))
+                       for i in kept), (sorted(kept), log)
+            assert not kept or intent_open or keeping, (sorted(kept), log)
             assert set(listed) == d.snapshots_on_disk(ws_id)
-            versions = {e[2] for e in log} | {"start"}
+            versions = {e[2] for e in log} | {e[4]["kept"] for e in log if e[4]} | {"start"}
             for sid in listed:
                 got = files_of(d.snap_dir(ws_id, sid))["a.txt"]
                 if sid in kept:
@@ -386,8 +410,9 @@ def test_power_cut_at_a_random_instant_loses_nothing_acknowledged(make_daemon):
             print("  %d acknowledged (%s), in flight: %s" % (
                 sum(1 for e in log if e[3]),
                 ", ".join("%d %s" % (sum(1 for e in log if e[3] and e[0] == k), k)
-                          for k in ("checkpoint", "rollback", "delete")), in_flight))
+                          for k in ("checkpoint", "rollback", "delete")), in_flight[:4] if in_flight else None))
             assert not d.index(ws_id).get("rollback_intent")
-            if re.search(r"adopted", d.log):  # only an unanswered checkpoint's snapshot
-                assert in_flight is not None and in_flight[0] == "checkpoint", d.log_tail()
+            if re.search(r"adopted", d.log):  # only an unanswered snapshot
+                assert in_flight is not None and (in_flight[0] == "checkpoint" or keeping), \
+                    d.log_tail()
         with_cut_disk(make_daemon, body)
