@@ -866,6 +866,21 @@ def test_skip_unchanged(daemon):
     assert "s2" in list_ids(d, ALICE, ws)
 
 
+def test_skip_unchanged_sees_a_write_in_place(daemon):
+    """Same size, same inode, no name added or removed: only the file's data and times
+    change, and that is a change."""
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    ws_id = init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "s1")
+    p = wsck.run_as(ALICE, ["dd", "of=%s" % (ws / "f"), "conv=notrunc", "status=none"],
+                    input="V2\n")
+    assert p.returncode == 0, p.stderr
+    r = d.cli(["checkpoint", "-w", ws, "-i", "s2", "--skip-unchanged"], user=ALICE, check=0)
+    assert "Checkpoint created: s2" in r.stdout, r.stdout
+    assert wsck.read_text(d.snap_dir(ws_id, "s2") / "f") == "V2\n"
+
+
 def test_list_utc(daemon):
     d = daemon
     ws = d.make_ws(ALICE, {"f": "v1\n"})
