@@ -1,7 +1,9 @@
 /*
  * rollback: writable snapshot of the target at a temporary name, then one
  * renameat2(RENAME_EXCHANGE) with the live subvolume, so the workspace path always
- * resolves to a complete tree. The replaced state becomes a read-only snapshot.
+ * resolves to a complete tree. The replaced state is kept as a read-only snapshot of it
+ * (snapshot_keep.c), or discarded on request; a discarding rollback answers once its
+ * intent is journaled (rollback_finish.c settles it after a crash).
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
