@@ -445,10 +445,13 @@ class Bench:
         rounds = 3 if self.quick else 10
         k = n // rounds
         log("2. rollback latency, %d each, interleaved in %d rounds" % (n, rounds))
-        self.ok({"op": "checkpoint", "workspace": ws, "snapshot": "rb-base"})
+        # pinned: the cleanups between the keeping batches remove every auto-* but it
+        self.ok({"op": "checkpoint", "workspace": ws, "snapshot": "rb-base", "pin": True})
         fl = self.floor_dir
         run(["btrfs", "subvolume", "snapshot", "-r", fl / "src", fl / "rb-base"])
-        lat = {"socket": [], "cli": [], "raw_snapshot_exchange_delete": []}
+        lat = {"socket": [], "cli": [], "raw_snapshot_exchange_delete": [],
+               "raw_keep": [], "socket_keep": []}
+        (fl / "kept").mkdir()
         # Each batch deletes k replaced trees, which the btrfs cleaner frees afterwards,
         # inside later commits: without the sync in between, a batch would pay for the
         # previous contender's deletes (the raw loop's leaked into the socket batch).
@@ -463,6 +466,17 @@ class Bench:
             self.settle()
             lat["cli"] += self.spawn(k, CLI, "rollback", "-w", ws, "-s", "rb-base",
                                      "--discard-current")
+            # the default: the replaced state kept as a read-only snapshot
+            self.settle()
+            rr = run([FLOOR, "rollback-keep", fl, "src", fl / "rb-base", fl / "kept", k])
+            lat["raw_keep"] += parse_lat(rr.stdout)[0]
+            run([FLOOR, "rmsubvols", fl / "kept"])
+            self.settle()
+            lat["socket_keep"] += self.sockclient(k, {"v": 1, "id": "@I@", "op": "rollback",
+                                                      "workspace": ws,
+                                                      "snapshot": "rb-base"})[0]
+            self.ok({"op": "cleanup", "workspace": ws, "keep": 0})
+        self.ok({"op": "unpin", "workspace": ws, "snapshot": "rb-base"})
         self.tidy(ws)
         self.settle()
         self.res["phases"]["rollback"] = {key: summ(v) for key, v in lat.items()}
@@ -770,13 +784,22 @@ def report(res):
     rb = ph.get("rollback", {})
     if rb:
         raw = rb["raw_snapshot_exchange_delete"]
-        rows.append("== 2. rollback latency (ms), discard_current")
+        rows.append("== 2. rollback latency (ms), discard_current; then keeping (the default)")
         row("raw: writable snap + RENAME_EXCHANGE + delete", raw)
         for k, label in (("socket", "ws-ckptd, persistent socket client"), ("cli", "ws-ckpt rollback (CLI)")):
             row(label, rb[k], "%.2fx raw, p99 %.2fx" % (ratio(rb[k]["p50_ms"], raw["p50_ms"]),
                                                        ratio(rb[k]["p99_ms"], raw["p99_ms"])))
+        if "raw_keep" in rb:
+            rk = rb["raw_keep"]
+            row("raw, keeping: + read-only snapshot of the old", rk)
+            row("ws-ckptd keeping it (default), socket", rb["socket_keep"],
+                "%.2fx raw keep, p99 %.2fx" % (ratio(rb["socket_keep"]["p50_ms"], rk["p50_ms"]),
+                                               ratio(rb["socket_keep"]["p99_ms"], rk["p99_ms"])))
         check("socket rollback p50 <= 1.3x raw", ratio(rb["socket"]["p50_ms"], raw["p50_ms"]), 1.3)
         check("CLI rollback p50 <= 1.3x raw", ratio(rb["cli"]["p50_ms"], raw["p50_ms"]), 1.3)
+        if "raw_keep" in rb:
+            check("socket rollback (keeping) p50 <= 1.3x raw keep",
+                  ratio(rb["socket_keep"]["p50_ms"], rb["raw_keep"]["p50_ms"]), 1.3)
     sz = ph.get("sizes", {})
     if sz:
         rows.append("== 3. latency by snapshots in the workspace (ms, socket)")

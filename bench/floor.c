@@ -7,6 +7,9 @@
  *                                  renameat2(RENAME_EXCHANGE) with DIR/LIVE, delete the old
  *                                  live (now .rb-tmp) — the daemon's rollback with
  *                                  discard_current, minus bookkeeping
+ *   floor rollback-keep DIR LIVE SNAP KEEPDIR N   as rollback, but the old live is first
+ *                                  kept as a read-only snapshot KEEPDIR/k-<i> (the daemon's
+ *                                  default rollback, minus bookkeeping); kept
  *   floor mksubvols DIR PREFIX N   N empty subvolumes DIR/PREFIX<i> (untimed set-up of big
  *                                  indexes; prints the total time on stderr)
  *   floor rmsubvols DIR            delete every subvolume directly in DIR (set-up helper)
@@ -76,9 +79,11 @@ static int do_snap(const char *src, const char *dst, long n, long start)
 	return 0;
 }
 
-static int do_rollback(const char *dir, const char *live, const char *snap, long n)
+/* keepdir NULL: discard the replaced tree; else keep a read-only snapshot of it there. */
+static int do_rollback(const char *dir, const char *live, const char *snap, const char *keepdir,
+		       long n)
 {
-	int dfd = open_dir(dir);
+	int dfd = open_dir(dir), kfd = keepdir ? open_dir(keepdir) : -1;
 	enum btrfs_util_error e;
 
 	for (long i = 0; i < n; i++) {
@@ -95,6 +100,21 @@ static int do_rollback(const char *dir, const char *live, const char *snap, long
 		if (syscall(SYS_renameat2, dfd, ".rb-tmp", dfd, live, RENAME_EXCHANGE) < 0) {
 			perror("floor: renameat2");
 			return 1;
+		}
+		if (kfd >= 0) {
+			char name[64];
+			int ofd = openat(dfd, ".rb-tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			if (ofd < 0) {
+				perror("floor: open old live");
+				return 1;
+			}
+			snprintf(name, sizeof(name), "k-%ld", i);
+			e = btrfs_util_create_snapshot_fd2(ofd, kfd, name,
+							   BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
+			close(ofd);
+			if (e)
+				die("keep old live", e);
 		}
 		e = btrfs_util_delete_subvolume_fd(dfd, ".rb-tmp", 0);
 		if (e)
@@ -146,12 +166,15 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "snap"))
 		return do_snap(argv[2], argv[3], atol(argv[4]), argc == 6 ? atol(argv[5]) : 0);
 	if (argc == 6 && !strcmp(argv[1], "rollback"))
-		return do_rollback(argv[2], argv[3], argv[4], atol(argv[5]));
+		return do_rollback(argv[2], argv[3], argv[4], NULL, atol(argv[5]));
+	if (argc == 7 && !strcmp(argv[1], "rollback-keep"))
+		return do_rollback(argv[2], argv[3], argv[4], argv[5], atol(argv[6]));
 	if (argc == 5 && !strcmp(argv[1], "mksubvols"))
 		return do_mksubvols(argv[2], argv[3], atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "rmsubvols"))
 		return do_rmsubvols(argv[2]);
 	fprintf(stderr, "usage: floor snap SRC DSTDIR N [START] | rollback DIR LIVE SNAP N | "
+			"rollback-keep DIR LIVE SNAP KEEPDIR N | "
 			"mksubvols DIR PREFIX N | rmsubvols DIR\n");
 	return 2;
 }
