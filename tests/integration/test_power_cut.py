@@ -21,7 +21,7 @@ import threading
 import time
 
 import wsck
-from wsck import ALICE, checkpoint, init_ws, list_ids
+from wsck import ALICE, checkpoint, files_of, init_ws, list_ids, set_files
 
 DISK_SERVER = wsck.HERE / "powercut_disk.py"
 V1 = {"a.txt": "one\n", "dir/b.txt": "b1\n"}
@@ -29,22 +29,13 @@ V2 = {"a.txt": "two\n", "dir/b.txt": "b2\n", "new.txt": "added in v2\n"}
 V3 = {"a.txt": "three\n", "dir/c.txt": "c3\n"}
 
 
-def files_of(root):
-    out = {}
-    for dp, _dirs, fns in os.walk(root):
-        for fn in fns:
-            p = os.path.join(dp, fn)
-            out[os.path.relpath(p, root)] = wsck.read_text(p)
-    return out
-
-
-def set_files(ws, files):
-    for n in list(files_of(ws)):
-        assert wsck.run_as(ALICE, ["rm", "-f", str(ws / n)]).returncode == 0
-    for n, c in files.items():
-        if "/" in n:
-            assert wsck.run_as(ALICE, ["mkdir", "-p", str((ws / n).parent)]).returncode == 0
-        wsck.write_as(ALICE, ws / n, c)
+def scene(d):
+    """Alice's workspace: V1 in s1, then V2 written live. Returns (ws, ws_id)."""
+    ws = d.make_ws(ALICE, V1)
+    ws_id = init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "s1")
+    set_files(ws, V2)
+    return ws, ws_id
 
 
 class CutDisk:
@@ -149,10 +140,7 @@ def test_discarding_rollback_acknowledged_before_a_power_cut_is_there_after_it(m
     """--discard-current answers before btrfs commits the exchange: the cut loses it on
     disk, and the start redoes it from the journaled intent."""
     def body(d, disk):
-        ws = d.make_ws(ALICE, V1)
-        ws_id = init_ws(d, ALICE, ws)
-        checkpoint(d, ALICE, ws, "s1")
-        set_files(ws, V2)
+        ws, ws_id = scene(d)
         checkpoint(d, ALICE, ws, "s2")
         d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE)
         assert files_of(ws) == V1
@@ -179,10 +167,7 @@ def test_discarding_rollback_acknowledged_before_a_power_cut_is_there_after_it(m
 
 def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):
     def body(d, disk):
-        ws = d.make_ws(ALICE, V1)
-        ws_id = init_ws(d, ALICE, ws)
-        checkpoint(d, ALICE, ws, "s1")
-        set_files(ws, V2)
+        ws, ws_id = scene(d)
         r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE)
         auto = json.loads(r.stdout)["auto_snapshot"]
         disk.cut()
@@ -197,10 +182,7 @@ def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):
 def test_checkpoints_and_deletes_acknowledged_before_a_power_cut_are_there_after_it(
         make_daemon):
     def body(d, disk):
-        ws = d.make_ws(ALICE, V1)
-        ws_id = init_ws(d, ALICE, ws)
-        checkpoint(d, ALICE, ws, "s1")
-        set_files(ws, V2)
+        ws, ws_id = scene(d)
         checkpoint(d, ALICE, ws, "s2")
         set_files(ws, V3)
         checkpoint(d, ALICE, ws, "s3")

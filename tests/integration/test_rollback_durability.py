@@ -13,7 +13,7 @@ import os
 import re
 
 import wsck
-from wsck import ALICE, checkpoint, list_json
+from wsck import ALICE, checkpoint, files_of, list_json, set_files
 
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
@@ -27,22 +27,6 @@ def exchange(a, b):
                       RENAME_EXCHANGE) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
-
-
-def files_of(root):
-    out = {}
-    for dp, _dirs, fns in os.walk(root):
-        for fn in fns:
-            p = os.path.join(dp, fn)
-            out[os.path.relpath(p, root)] = wsck.read_text(p)
-    return out
-
-
-def set_files(ws, files):
-    for n in list(files_of(ws)):
-        assert wsck.run_as(ALICE, ["rm", "-f", str(ws / n)]).returncode == 0
-    for n, c in files.items():
-        wsck.write_as(ALICE, ws / n, c)
 
 
 def scene(d):
@@ -140,15 +124,19 @@ def test_a_later_leftover_is_not_taken_for_the_recorded_rollback(make_daemon):
     assert intent(d, ws_id) is None
 
 
+def nested_subvolume(ws):
+    """A subvolume alice makes inside her workspace, with one file."""
+    p = wsck.run_as(ALICE, ["btrfs", "subvolume", "create", str(ws / "nested-sv")])
+    assert p.returncode == 0, p.stderr
+    wsck.write_as(ALICE, ws / "nested-sv" / "inner.txt", "inner\n")
+
+
 def test_discard_removes_subvolumes_nested_in_the_workspace(make_daemon):
     """The replaced state is deleted without a tree search unless it holds subvolumes of
     its own; then the recursive delete still removes them all."""
     d = make_daemon()
     ws, ws_id = scene(d)
-    nested = ws / "nested-sv"
-    p = wsck.run_as(ALICE, ["btrfs", "subvolume", "create", str(nested)])
-    assert p.returncode == 0, p.stderr
-    wsck.write_as(ALICE, nested / "inner.txt", "inner\n")
+    nested_subvolume(ws)
     before = wsck.run(["btrfs", "subvolume", "list", str(d.mnt)]).stdout
     assert re.search(r"path %s/nested-sv$" % ws_id, before, re.M), before
     d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
@@ -163,10 +151,7 @@ def test_keeping_a_state_with_nested_subvolumes_keeps_them_too(make_daemon):
     subvolume boundaries), so the replaced tree is kept whole as well, never deleted."""
     d = make_daemon()
     ws, ws_id = scene(d)
-    nested = ws / "nested-sv"
-    p = wsck.run_as(ALICE, ["btrfs", "subvolume", "create", str(nested)])
-    assert p.returncode == 0, p.stderr
-    wsck.write_as(ALICE, nested / "inner.txt", "inner\n")
+    nested_subvolume(ws)
     r = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--format", "json"], user=ALICE, check=0)
     auto = json.loads(r.stdout)["auto_snapshot"]
     assert files_of(ws) == V1

@@ -756,6 +756,26 @@ class Daemon:
         return errors
 
 
+def files_of(root):
+    """{relative path: text} of every file under root."""
+    out = {}
+    for dp, _dirs, fns in os.walk(root):
+        for fn in fns:
+            p = os.path.join(dp, fn)
+            out[os.path.relpath(p, root)] = read_text(p)
+    return out
+
+
+def set_files(ws, files, user=ALICE):
+    """Make ws hold exactly files ({relative path: text}), writing as user."""
+    for n in list(files_of(ws)):
+        assert run_as(user, ["rm", "-f", str(ws / n)]).returncode == 0
+    for n, c in files.items():
+        if "/" in n:
+            assert run_as(user, ["mkdir", "-p", str((ws / n).parent)]).returncode == 0
+        write_as(user, ws / n, c)
+
+
 # --------------------------------------------------------------------------- CLI shortcuts
 
 def init_ws(d, user, path):
