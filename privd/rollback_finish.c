@@ -48,12 +48,8 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 			w->ws_id, rb->target, strerror(-rc));
 		return -1;
 	}
-	if (live == rb->live_subvol && tmp_id == rb->tmp_subvol) {
-		if (redo_exchange(pd, w, tmp) < 0)
-			return -1;
-		live = rb->tmp_subvol;
-		tmp_id = rb->live_subvol;
-	}
+	if (live == rb->live_subvol && tmp_id == rb->tmp_subvol && redo_exchange(pd, w, tmp) < 0)
+		return -1;
 	/* Whatever is left at tmp, the replaced state the caller asked to discard or a later
 	 * unanswered rollback's temporary, rollback_tmp_recover keeps: the crash may have come
 	 * before the answer, and an unacknowledged discard must not cost data.
