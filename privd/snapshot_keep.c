@@ -84,6 +84,23 @@ static bool name_taken(const struct workspace *w, int bucket, const char *id)
 	return ws_snapshot_find(w, id) || is_pending(w, id) || bt_is_subvol(bucket, id) != 0;
 }
 
+/* base, or the first free "<base>-<n>", free in the index, among pending deletes and on
+ * disk, into out (which may be base). 0 or -EEXIST. */
+static int free_id(const struct workspace *w, int bucket, const char *base, char *out,
+		   size_t outsz)
+{
+	char b[SNAPSHOT_ID_MAX + 1];
+
+	snprintf(b, sizeof(b), "%s", base);
+	snprintf(out, outsz, "%s", b);
+	for (int n = 2; name_taken(w, bucket, out); n++) {
+		if (n > 1000)
+			return -EEXIST;
+		snprintf(out, outsz, "%s-%d", b, n);
+	}
+	return 0;
+}
+
 /* An "<prefix>-<time>[-n]" id free in the index, among pending deletes and on disk. */
 static int free_auto_id(const struct workspace *w, int bucket, const char *prefix, char *out,
 			size_t outsz)
@@ -91,13 +108,7 @@ static int free_auto_id(const struct workspace *w, int bucket, const char *prefi
 	char base[SNAPSHOT_ID_MAX + 1];
 
 	snapshot_auto_id(w, prefix, base, sizeof(base));
-	snprintf(out, outsz, "%s", base);
-	for (int n = 2; name_taken(w, bucket, out); n++) {
-		if (n > 1000)
-			return -EEXIST;
-		snprintf(out, outsz, "%s-%d", base, n);
-	}
-	return 0;
+	return free_id(w, bucket, base, out, outsz);
 }
 
 /* tmp holds nested subvolumes, which no snapshot contains: keep it whole too, its data
@@ -124,7 +135,7 @@ static int keep_nested(struct privd *pd, struct workspace *w, int bucket, const 
 
 /*
  * Keep data_root/<tmp> as a read-only snapshot in the bucket, named id (or, when that name
- * is taken, a free "auto-recovered" one, written back to id), record it and remove tmp.
+ * is taken, the first free "<id>-<n>", written back to id), record it and remove tmp.
  * Used for the state a rollback replaced, and for a temp left by an interrupted one.
  *
  * A snapshot, not a move: btrfs writes a snapshot source's dirty file data before it
@@ -144,7 +155,7 @@ int snapshot_keep_subvol(struct privd *pd, struct workspace *w, int bucket, cons
 	int rc;
 
 	*kept = false;
-	if (name_taken(w, bucket, id) && free_auto_id(w, bucket, "auto-recovered", id, idsz) < 0)
+	if (free_id(w, bucket, id, id, idsz) < 0)
 		return -EEXIST;
 	rc = bt_snapshot(pd->data_root_fd, tmp, bucket, id, true, err, sizeof(err));
 	if (rc < 0) {
