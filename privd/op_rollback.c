@@ -137,16 +137,16 @@ static void keep_failed(struct privd *pd, const struct op_call *c, struct worksp
 
 	if (rc < 0)
 		log_err("rollback of %s is not committed: %s", w->ws_id, strerror(-rc));
-	if (!kept_as)
-		(void)index_save(pd, w);
-	if (kept_as)
+	if (kept_as) {
 		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
 			  "rolled back %s to %s; the previous state is kept as snapshot %s, but the index could not be written (the next start lists it)",
 			  w->ws_id, target, kept_as);
-	else
-		reply_err(&c->rc, WSE_IO, "Check the daemon log.",
-			  "rolled back %s to %s, but the previous state could not be kept as a snapshot: it is at %s until the next rollback or start keeps it",
-			  w->ws_id, target, tmp);
+		return;
+	}
+	(void)index_save(pd, w);
+	reply_err(&c->rc, WSE_IO, "Check the daemon log.",
+		  "rolled back %s to %s, but the previous state could not be kept as a snapshot: it is at %s until the next rollback or start keeps it",
+		  w->ws_id, target, tmp);
 }
 
 /* 0, or -errno when the rollback could not be made durable. */
