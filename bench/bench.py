@@ -322,17 +322,19 @@ class Bench:
         return parse_lat(p.stdout)[0]
 
     # ---------------------------------------------------------------- workspaces
-    def make_dir(self, name, nfiles):
+    def make_dir(self, name, nfiles, tag=None):
+        """tag: what the files say they belong to (default: name); equal tags and counts
+        give trees of the same shape."""
         path = self.home / name
         path.mkdir(parents=True)
         for i in range(nfiles):
             sub = path / ("d%02d" % (i % 20))
             sub.mkdir(exist_ok=True)
-            (sub / ("f%05d.txt" % i)).write_text("file %d of %s\n" % (i, name) * 8)
+            (sub / ("f%05d.txt" % i)).write_text("file %d of %s\n" % (i, tag or name) * 8)
         return path
 
-    def init_ws(self, name, nfiles):
-        path = self.make_dir(name, nfiles)
+    def init_ws(self, name, nfiles, tag=None):
+        path = self.make_dir(name, nfiles, tag)
         r = self.ok({"op": "init", "workspace": str(path)})
         return str(path), r["ws_id"]
 
@@ -385,13 +387,32 @@ class Bench:
         run(["btrfs", "filesystem", "sync", self.mnt], check=False, timeout=900)
         run(["btrfs", "subvolume", "sync", self.mnt], check=False, timeout=900)
 
-    def ph_checkpoint(self, ws, ws_id):
+    def sectors_written(self):
+        """Sectors written to the backend's block device so far (/sys/block/*/stat), or
+        None if it cannot be found: how much metadata a btrfs commit writes."""
+        with open("/proc/mounts") as f:
+            for line in f:
+                dev, mp = line.split()[:2]
+                if mp == str(self.mnt) and dev.startswith("/dev/"):
+                    try:
+                        st = Path("/sys/block/%s/stat" % os.path.basename(dev)).read_text()
+                        return int(st.split()[6])
+                    except (OSError, ValueError, IndexError):
+                        return None
+        return None
+
+    def ph_checkpoint(self, ws, ws_id, cli_ws):
+        """Each contender snapshots its own tree of the same shape, so the k-th snapshot of
+        every contender sees the same history: btrfs's snapshot cost grows with the number
+        of snapshots already sharing the source's blocks (extent back-references), so a
+        contender that follows another on the same source would pay for its snapshots."""
         n = 40 if self.quick else 300
         rounds = 4 if self.quick else 10
         k = n // rounds
         log("1. checkpoint latency, %d each, interleaved in %d rounds" % (n, rounds))
         fl = self.floor_dir
         (fl / "snaps").mkdir()
+        self.floor_copy(ws, "src-btrfs")
         snapper = None
         for c in ("/usr/bin/snapper", "/usr/sbin/snapper"):
             if os.path.exists(c):
@@ -399,25 +420,35 @@ class Bench:
         cfgname = "wsbench%d" % os.getpid()
         snapper_note = "snapper not installed"
         if snapper:
-            p = run([snapper, "--no-dbus", "-c", cfgname, "create-config", fl / "src"],
+            self.floor_copy(ws, "src-snapper")
+            p = run([snapper, "--no-dbus", "-c", cfgname, "create-config", fl / "src-snapper"],
                     check=False)
             if p.returncode != 0:
                 snapper_note = "create-config failed: " + p.stderr.strip()
                 snapper = None
         lat = {"floor_libbtrfsutil": [], "socket": [], "cli": [], "btrfs_process": [],
                "snapper": []}
+        history = []
         try:
             for r in range(rounds):
                 o = r * k
+                w0 = self.sectors_written()
                 rr = run([FLOOR, "snap", fl / "src", fl / "snaps", k, o])
-                lat["floor_libbtrfsutil"] += parse_lat(rr.stdout)[0]
+                w1 = self.sectors_written()
+                fr = parse_lat(rr.stdout)[0]
+                lat["floor_libbtrfsutil"] += fr
+                history.append({"round": r, "p50_ms": summ(fr)["p50_ms"],
+                                "kib_written_per_snapshot":
+                                    (w1 - w0) / 2 / k if w0 is not None and w1 is not None
+                                    else None})
                 lat["socket"] += self.sockclient(k, {"v": 1, "id": "@I@", "op": "checkpoint",
                                                      "workspace": ws,
                                                      "snapshot": "sock-%d-@I@" % r})[0]
-                lat["cli"] += self.spawn(k, CLI, "checkpoint", "-w", ws, "-i",
+                lat["cli"] += self.spawn(k, CLI, "checkpoint", "-w", cli_ws, "-i",
                                          "cli-%d-@I@" % r)
                 lat["btrfs_process"] += self.spawn(k, "/usr/bin/btrfs", "subvolume", "snapshot",
-                                                   "-r", fl / "src", fl / "snaps" / ("b-%d-@I@" % r))
+                                                   "-r", fl / "src-btrfs",
+                                                   fl / "snaps" / ("b-%d-@I@" % r))
                 if snapper:
                     lat["snapper"] += self.spawn(k, snapper, "--no-dbus", "-c", cfgname, "create")
         finally:
@@ -426,19 +457,28 @@ class Bench:
         out = {key: summ(v) for key, v in lat.items() if v}
         if not snapper:
             out["snapper"] = {"skipped": snapper_note}
+        out["floor_by_round"] = history
         run([FLOOR, "rmsubvols", fl / "snaps"])
+        for extra in ("src-btrfs", "src-snapper"):
+            if (fl / extra).exists():
+                run(["btrfs", "subvolume", "delete", fl / extra])
         self.tidy(ws)
+        self.tidy(cli_ws)
         self.settle()
         self.res["phases"]["checkpoint"] = out
+
+    def floor_copy(self, ws, name):
+        """A subvolume under bench-floor/ holding a plain copy of the workspace's files."""
+        dst = self.floor_dir / name
+        run(["btrfs", "subvolume", "create", dst])
+        run(["cp", "-a", "--reflink=never", ws + "/.", str(dst)])
 
     def make_floor_src(self, ws):
         """The raw floor's subvolume: a plain copy of the main workspace, so phases 1, 2 and
         the profile snapshot the same tree as the daemon (any phase may run alone)."""
-        fl = self.mnt / "bench-floor"
-        fl.mkdir()
-        run(["btrfs", "subvolume", "create", fl / "src"])
-        run(["cp", "-a", "--reflink=never", ws + "/.", str(fl / "src")])
-        self.floor_dir = fl
+        self.floor_dir = self.mnt / "bench-floor"
+        self.floor_dir.mkdir()
+        self.floor_copy(ws, "src")
 
     def ph_rollback(self, ws, ws_id):
         n = 30 if self.quick else 200
@@ -651,11 +691,13 @@ class Bench:
         nfiles = 300 if self.quick else 2000
         log("set-up: main workspace (%d files) + 16 throughput workspaces" % nfiles)
         ws, ws_id = self.init_ws("main", nfiles)
+        # phase 1's CLI contender gets a tree of the same shape as the socket's (see there)
+        cli_ws, _ = self.init_ws("mcli", nfiles, tag="main")
         tpw = [self.init_ws("tp-%02d" % i, 100 if self.quick else 500) for i in range(16)]
         self.make_floor_src(ws)
         self.res["resources_idle"] = {"privd": proc_res(self.proc.pid),
                                       "frontd": proc_res(self.frontd)}
-        self.timed("checkpoint", self.ph_checkpoint, ws, ws_id)
+        self.timed("checkpoint", self.ph_checkpoint, ws, ws_id, cli_ws)
         self.timed("rollback", self.ph_rollback, ws, ws_id)
         self.timed("throughput", self.ph_throughput, tpw)
         self.timed("soak", self.ph_soak, ws)
@@ -776,6 +818,14 @@ def report(res):
                                                           ratio(s["p99_ms"], cp["floor_libbtrfsutil"]["p99_ms"])))
             else:
                 rows.append("%-48s skipped: %s" % (label, s.get("skipped")))
+        hist = cp.get("floor_by_round") or []
+        if len(hist) > 1:
+            def kib(h):
+                v = h.get("kib_written_per_snapshot")
+                return "%.0f KiB written per snapshot" % v if v is not None else "writes unknown"
+            rows.append("%-48s %9.2f -> %.2f ms p50; %s -> %s" % (
+                "  floor, first -> last round (history grows)", hist[0]["p50_ms"],
+                hist[-1]["p50_ms"], kib(hist[0]), kib(hist[-1])))
         bp = cp["btrfs_process"]["p50_ms"]
         check("socket checkpoint p50 <= 1.15x floor", ratio(cp["socket"]["p50_ms"], fl), 1.15)
         check("CLI checkpoint p50 <= 1.3x floor", ratio(cp["cli"]["p50_ms"], fl), 1.3)
