@@ -1,6 +1,8 @@
 /*
- * The advisory uses the caller's own status view, so it only talks about workspaces the
- * caller may see. Any failure is silent: an advisory must never turn success into noise.
+ * The advisory uses the caller's own view, so it only talks about workspaces the caller
+ * may see: the "advisory" object the daemon puts on the command's own reply, or, from a
+ * daemon without it, a status request. Any failure is silent: an advisory must never
+ * turn success into noise.
  */
 #include "cli/advisory.h"
 
@@ -13,48 +15,58 @@
 #define SNAPSHOT_ADVISORY_LIMIT 1000
 #define USAGE_ADVISORY_PERCENT 90.0
 
+static double number(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* A status result (daemons before the "advisory" reply field) counts workspaces itself. */
 static int count_big(const cJSON *res)
 {
 	const cJSON *wss = cJSON_GetObjectItemCaseSensitive(res, "workspaces"), *w;
 	int n = 0;
 
-	cJSON_ArrayForEach(w, wss) {
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(w, "snapshot_count");
-		n += cJSON_IsNumber(c) && c->valuedouble > SNAPSHOT_ADVISORY_LIMIT;
-	}
+	cJSON_ArrayForEach(w, wss)
+		n += number(w, "snapshot_count") > SNAPSHOT_ADVISORY_LIMIT;
 	return n;
 }
 
-static double usage_percent(const cJSON *res)
+static double usage_percent(const cJSON *obj)
 {
-	const cJSON *t = cJSON_GetObjectItemCaseSensitive(res, "fs_total_bytes");
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(res, "fs_used_bytes");
+	double t = number(obj, "fs_total_bytes");
 
-	if (!cJSON_IsNumber(t) || !cJSON_IsNumber(u) || t->valuedouble <= 0)
-		return 0;
-	return 100.0 * u->valuedouble / t->valuedouble;
+	return t > 0 ? 100.0 * number(obj, "fs_used_bytes") / t : 0;
 }
 
 void advisory_check(const struct cli_ctx *ctx)
 {
-	cJSON *req = req_new("status"), *reply = NULL;
-	const cJSON *res;
+	cJSON *req = NULL, *reply = NULL;
+	const cJSON *res = client_last_advisory();
 	double used;
-	int big;
+	int big, limit = SNAPSHOT_ADVISORY_LIMIT;
 
-	if (!req || client_call_quiet(ctx->socket_path, req, &reply) != 0)
-		goto out;
-	res = reply_result(reply);
-	if (!res)
-		goto out;
-	big = count_big(res);
+	if (res) {
+		big = (int)number(res, "over_limit_workspace_count");
+		if (number(res, "snapshot_limit") >= 1)
+			limit = (int)number(res, "snapshot_limit");
+	} else {
+		req = req_new("status");
+		if (!req || client_call_quiet(ctx->socket_path, req, &reply) != 0)
+			goto out;
+		res = reply_result(reply);
+		if (!res)
+			goto out;
+		big = count_big(res);
+	}
 	used = usage_percent(res);
 	if (big == 0 && used <= USAGE_ADVISORY_PERCENT)
 		goto out;
 	out_warn("%s", "");
 	if (big)
 		out_warn("⚠ Warning: %d workspace(s) have more than %d snapshots. Run `ws-ckpt status` to see details.",
-			 big, SNAPSHOT_ADVISORY_LIMIT);
+			 big, limit);
 	if (used > USAGE_ADVISORY_PERCENT)
 		out_warn("⚠ Warning: btrfs backend usage above 90%% (current: %.1f%%).", used);
 	out_warn("%s", "");

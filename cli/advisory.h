@@ -4,7 +4,8 @@
 
 #include "cli/cli.h"
 
-/* Ask the daemon for status and warn on stderr (never changes the exit code). */
+/* Warn on stderr from the last reply's advisory, or from a status request when the daemon
+ * sent none (never changes the exit code). */
 void advisory_check(const struct cli_ctx *ctx);
 
 #endif

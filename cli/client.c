@@ -23,9 +23,11 @@ cJSON *req_new(const char *op)
 {
 	cJSON *req = cJSON_CreateObject();
 
+	/* "advisory": the answer carries what the post-command warning needs, which saves
+	 * a status request per command; a daemon that predates it ignores the field. */
 	if (!req || !cJSON_AddNumberToObject(req, "v", 1) ||
 	    !cJSON_AddNumberToObject(req, "id", CLI_REQUEST_ID) ||
-	    !cJSON_AddStringToObject(req, "op", op)) {
+	    !cJSON_AddStringToObject(req, "op", op) || !cJSON_AddTrueToObject(req, "advisory")) {
 		cJSON_Delete(req);
 		out_err("Error: out of memory");
 		return NULL;
@@ -350,10 +352,10 @@ static int read_reply(int fd, const char *path, cJSON **reply)
 }
 
 /*
- * The connection of the last successful call stays open for the next one (the advisory
- * status check after each command): a new connection costs an accept and a hello
- * round trip to privd, a good part of a checkpoint's time. Requests go strictly one
- * after the other, so the session sees them in order.
+ * The connection of the last successful call stays open for the next one (a command's
+ * second request, such as the status an older daemon's advisory needs): a new connection
+ * costs an accept and a hello round trip to privd. Requests go strictly one after the
+ * other, so the session sees them in order.
  */
 static struct {
 	int fd;
@@ -386,6 +388,27 @@ static int send_on_kept(const char *path, const cJSON *req)
 	return rc;
 }
 
+static cJSON *last_advisory;
+
+static void keep_advisory(const cJSON *reply)
+{
+	const cJSON *adv = cJSON_GetObjectItemCaseSensitive(reply, "advisory");
+	cJSON *copy;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")) || !cJSON_IsObject(adv))
+		return;
+	copy = cJSON_Duplicate(adv, true);
+	if (!copy)
+		return; /* the advisory falls back to asking for status */
+	cJSON_Delete(last_advisory);
+	last_advisory = copy;
+}
+
+const cJSON *client_last_advisory(void)
+{
+	return last_advisory;
+}
+
 int client_call(const char *path, const cJSON *req, cJSON **reply)
 {
 	int fd, rc;
@@ -404,6 +427,8 @@ int client_call(const char *path, const cJSON *req, cJSON **reply)
 		}
 	}
 	rc = read_reply(fd, path, reply);
+	if (rc == 0)
+		keep_advisory(*reply);
 	if (rc == 0 && strlen(path) < sizeof(kept.path)) {
 		kept.fd = fd;
 		snprintf(kept.path, sizeof(kept.path), "%s", path);

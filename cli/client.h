@@ -41,5 +41,7 @@ int client_render(const char *path, cJSON *req,
 		  enum err_style style);
 /* Same, printing nothing on failure. */
 int client_call_quiet(const char *path, const cJSON *req, cJSON **reply);
+/* The "advisory" object of the last successful reply that had one, or NULL. */
+const cJSON *client_last_advisory(void);
 
 #endif

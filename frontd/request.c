@@ -271,7 +271,7 @@ static enum ws_err fill_fields(const cJSON *root, struct parsed_request *out, ch
 	struct ps_request *r = &out->req;
 	enum ws_err e = get_op(root, r, err, errsz);
 
-	if (e)
+	if (e || (e = get_bool(root, "advisory", PSF_ADVISORY, r, err, errsz)))
 		return e;
 	switch (r->op) {
 	case OP_CONFIG_SET:

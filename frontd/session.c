@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -272,12 +273,18 @@ void session_on_data(uint32_t id, uint64_t req_id, const void *data, size_t len)
 	evbuffer_add(s->result, data, len);
 }
 
-static void finish_reply(struct session *s)
+static void finish_reply(struct session *s, const struct ps_reply_end *e)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 
 	evbuffer_add_printf(out, "{\"id\":%s,\"ok\":true,\"result\":", s->idtext);
 	evbuffer_add_buffer(out, s->result);
+	if (e->has_advisory)
+		evbuffer_add_printf(out, ",\"advisory\":{\"over_limit_workspace_count\":%" PRIu32
+				    ",\"snapshot_limit\":%" PRIu32 ",\"fs_total_bytes\":%" PRIu64
+				    ",\"fs_used_bytes\":%" PRIu64 "}",
+				    e->adv_over_limit, e->adv_snapshot_limit, e->adv_fs_total_bytes,
+				    e->adv_fs_used_bytes);
 	evbuffer_add(out, "}\n", 2);
 }
 
@@ -302,7 +309,7 @@ static void maybe_finish_diff(struct session *s)
 	else {
 		evbuffer_drain(s->result, evbuffer_get_length(s->result));
 		evbuffer_add(s->result, s->ds_result, strlen(s->ds_result));
-		finish_reply(s);
+		finish_reply(s, &s->end);
 	}
 	diffstream_free(s->ds);
 	s->ds = NULL;
@@ -350,7 +357,7 @@ void session_on_end(uint32_t id, const struct ps_reply_end *e)
 	}
 	s->busy = false;
 	if (e->code == WSE_OK && evbuffer_get_length(s->result) > 0)
-		finish_reply(s);
+		finish_reply(s, e);
 	else if (e->code == WSE_OK)
 		send_error(s, s->idtext, WSE_INTERNAL, "empty result from daemon", NULL);
 	else

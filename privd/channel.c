@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "privd/advisory.h"
 #include "privd/dispatch.h"
 #include "privd/peer.h"
 #include "proto/imsg.h"
@@ -224,6 +225,8 @@ void reply_ok_text(const struct req_ctx *rc, char *text, size_t len)
 	e.code = off == len ? WSE_OK : WSE_INTERNAL;
 	if (e.code != WSE_OK)
 		snprintf(e.message, sizeof(e.message), "out of memory sending the result");
+	else if (rc->advisory)
+		advisory_fill(ch.pd, rc->session, &e);
 	imsg_compose(&ch.ib, PS_REPLY_END, rc->session, -1, &e, sizeof(e));
 	channel_flush();
 }
@@ -268,6 +271,8 @@ void reply_stream_end(const struct req_ctx *rc)
 	memset(&e, 0, sizeof(e));
 	e.req_id = rc->req_id;
 	e.code = WSE_OK;
+	if (rc->advisory)
+		advisory_fill(ch.pd, rc->session, &e);
 	imsg_compose(&ch.ib, PS_REPLY_END, rc->session, -1, &e, sizeof(e));
 	channel_flush();
 }

@@ -2,6 +2,7 @@
 #ifndef WSCKPT_CHANNEL_H
 #define WSCKPT_CHANNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proto/errcode.h"
@@ -19,6 +20,7 @@ struct req_ctx {
 	uint32_t uid;
 	long long start_ms;
 	char target[96]; /* workspace reference (truncated) */
+	bool advisory;   /* PSF_ADVISORY: a success carries the storage advisory */
 };
 
 int channel_open(struct privd *pd, int fd);

@@ -76,7 +76,7 @@ static bool fields_valid(const struct op_entry *e, const struct ps_request *r)
 
 	if (r->reserved != 0 || (r->number != 0 && r->op != OP_CLEANUP && r->op != OP_ROLLBACK))
 		return false;
-	if ((r->flags & ~e->flags_allowed) || ((e->need & N_WS) && !has_ws))
+	if ((r->flags & ~(e->flags_allowed | PSF_ADVISORY)) || ((e->need & N_WS) && !has_ws))
 		return false;
 	if (!terminated(r->workspace, sizeof(r->workspace)) ||
 	    !terminated(r->snapshot, sizeof(r->snapshot)) ||
@@ -175,6 +175,7 @@ int dispatch_request(struct privd *pd, uint32_t session, const void *data, size_
 	call.rc.req_id = req.req_id;
 	call.rc.generation = channel_generation();
 	call.rc.op = req.op;
+	call.rc.advisory = req.flags & PSF_ADVISORY;
 	call.rc.start_ms = mono_ms();
 	snprintf(call.rc.target, sizeof(call.rc.target), "%.95s", req.workspace[0] ? req.workspace : "-");
 	call.req = &req;

@@ -15,12 +15,11 @@
 
 #include "common/config.h"
 #include "common/log.h"
+#include "privd/advisory.h"
 #include "privd/btrfs_ops.h"
 #include "privd/ops.h"
 #include "privd/reclaim.h"
 #include "privd/wslink.h"
-
-#define HEALTH_SNAPSHOT_LIMIT 1000
 
 static struct event *cleanup_ev, *health_ev;
 static void arm_health(struct privd *pd);
@@ -128,9 +127,9 @@ static void run_health(evutil_socket_t fd, short what, void *arg)
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		const struct workspace *w = pd->reg.ws[i];
 
-		if (w->nsnaps > HEALTH_SNAPSHOT_LIMIT)
+		if (w->nsnaps > ADVISORY_SNAPSHOT_LIMIT)
 			log_warn("health: workspace %s (%s) has %zu snapshots (more than %d)", w->ws_id,
-				 w->path, w->nsnaps, HEALTH_SNAPSHOT_LIMIT);
+				 w->path, w->nsnaps, ADVISORY_SNAPSHOT_LIMIT);
 		if (w->phase == WS_READY && bt_is_subvol(pd->data_root_fd, w->ws_id) != 1)
 			log_err("health: workspace %s (%s) has lost its live subvolume", w->ws_id, w->path);
 		else if (w->phase == WS_READY && ws_link_check(pd, w) == WSL_REPLACED)

@@ -54,7 +54,8 @@ enum ps_op {
 #define PSF_FROM_LIVE 0x10u     /* diff: from = the live workspace (rollback preview) */
 #define PSF_PIN 0x20u           /* checkpoint: create pinned; pin op: pin (else unpin) */
 #define PSF_SKIP_UNCHANGED 0x40u /* checkpoint: no snapshot when nothing changed since head */
-#define PSF__ALL 0x7fu
+#define PSF_ADVISORY 0x80u       /* any op: a success carries the storage advisory (reply_end) */
+#define PSF__ALL 0xffu
 
 struct ps_request {
 	uint64_t req_id;
@@ -77,9 +78,15 @@ struct ps_reply_data {
 struct ps_reply_end {
 	uint64_t req_id;
 	uint32_t code; /* enum ws_err; WSE_OK on success */
-	uint32_t pad;
+	uint32_t has_advisory; /* 1: the adv_* fields are set (success of a PSF_ADVISORY request) */
 	char message[PRIVSEP_ERRMSG_MAX];
 	char hint[PRIVSEP_HINT_MAX];
+	/* The storage advisory, as the caller may see it: how many of the caller's
+	 * workspaces hold more than adv_snapshot_limit snapshots, and the backend's fill. */
+	uint32_t adv_over_limit;
+	uint32_t adv_snapshot_limit;
+	uint64_t adv_fs_total_bytes;
+	uint64_t adv_fs_used_bytes;
 };
 
 #endif

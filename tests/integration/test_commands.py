@@ -910,6 +910,70 @@ def test_advisory_when_backend_nearly_full(daemon):
     assert r.stderr.count("above 90%") == 1
 
 
+def test_advisory_rides_on_the_reply(daemon):
+    """A request with "advisory": true gets the numbers the CLI's warning needs on its own
+    answer (one request per command instead of two); only successes carry it."""
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    st = d.raw({"v": 1, "id": 1, "op": "status"}, user=ALICE)["result"]
+    r = d.raw({"v": 1, "id": 2, "op": "list", "workspace": str(ws), "advisory": True}, user=ALICE)
+    assert r["ok"] and isinstance(r["result"], dict), r
+    adv = r["advisory"]
+    assert adv["over_limit_workspace_count"] == 0 and adv["snapshot_limit"] == 1000, adv
+    assert adv["fs_total_bytes"] == st["fs_total_bytes"] > 0, (adv, st)
+    assert 0 < adv["fs_used_bytes"] <= adv["fs_total_bytes"], adv
+    # a diff's answer is written when its stream ends: it carries it too
+    checkpoint(d, ALICE, ws, "a1")
+    r = d.raw({"v": 1, "id": 3, "op": "diff", "workspace": str(ws), "from": "a1",
+               "advisory": True}, user=ALICE)
+    assert r["ok"] and "advisory" in r, r
+    r = d.raw({"v": 1, "id": 4, "op": "list", "workspace": str(ws)}, user=ALICE)
+    assert r["ok"] and "advisory" not in r, r
+    r = d.raw({"v": 1, "id": 5, "op": "checkpoint", "workspace": str(ws) + "-nope",
+               "snapshot": "x", "advisory": True}, user=ALICE)
+    assert not r["ok"] and "advisory" not in r, r
+    r = d.raw({"v": 1, "id": 6, "op": "list", "advisory": "yes"}, user=ALICE)
+    assert err_code(r) == "InvalidArgument" and "advisory" in r["error"]["message"], r
+
+
+def test_advisory_counts_only_the_callers_workspaces(daemon):
+    """More than 1,000 snapshots in a workspace: its owner is warned after any command,
+    from the command's own answer (no status request is made); another user is not."""
+    d = daemon
+    ws = d.make_ws(ALICE, {"f": "v1\n"})
+    init_ws(d, ALICE, ws)
+    checkpoint(d, ALICE, ws, "s1")
+    bws = d.make_ws(BOB, {"g": "b\n"})
+    init_ws(d, BOB, bws)
+    ws_id = d.ws_id_of(ws)
+    d.stop()
+    # 1,001 recorded snapshots without making them through btrfs (reconcile takes any
+    # entry of the bucket as present; the test never reads them)
+    ip = d.index_file(ws_id)
+    idx = json.loads(ip.read_text())
+    tmpl = idx["snapshots"]["s1"]
+    for i in range(1000):
+        idx["snapshots"]["many-%04d" % i] = dict(tmpl, message=None, pinned=False)
+        os.mkdir(d.snap_dir(ws_id, "many-%04d" % i))
+    ip.write_text(json.dumps(idx))
+    d.start()
+    before = d.log.count("op=status")
+    r = d.cli(["list", "-w", ws], user=ALICE, check=0)
+    assert r.stderr.count("1 workspace(s) have more than 1000 snapshots") == 1, r.stderr
+    assert "ws-ckpt cleanup" in r.stderr
+    assert d.log.count("op=status") == before, d.log_tail()
+    r = d.cli(["list", "-w", bws], user=BOB, check=0)
+    assert "more than 1000" not in r.stderr, r.stderr
+    r = d.raw({"v": 1, "id": 1, "op": "version", "advisory": True}, user=BOB)
+    assert r["advisory"]["over_limit_workspace_count"] == 0, r
+    r = d.raw({"v": 1, "id": 1, "op": "version", "advisory": True}, user=ALICE)
+    assert r["advisory"]["over_limit_workspace_count"] == 1, r
+    # status shows the numbers itself: no warning there
+    r = d.cli(["status"], user=ALICE, check=0)
+    assert "more than 1000" not in r.stderr, r.stderr
+
+
 def test_unregister_only_when_data_is_gone(daemon):
     d = daemon
     ws = d.make_ws(ALICE, {"f": "v1\n"})

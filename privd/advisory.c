@@ -1,0 +1,34 @@
+/*
+ * Computed when the answer is sent, so it sees what the request itself changed (the
+ * checkpoint that crossed the limit). Costs one statvfs and a walk of the registry; the
+ * CLI used to pay a whole second request for the same numbers.
+ */
+#include "privd/advisory.h"
+
+#include <sys/statvfs.h>
+
+#include "privd/peer.h"
+#include "privd/registry.h"
+
+void advisory_fill(const struct privd *pd, uint32_t session, struct ps_reply_end *e)
+{
+	const struct peer *p = peer_get(session);
+	struct statvfs sv;
+	uint32_t over = 0;
+
+	if (!p)
+		return;
+	for (size_t i = 0; i < pd->reg.n; i++) {
+		const struct workspace *w = pd->reg.ws[i];
+
+		if (w->nsnaps > ADVISORY_SNAPSHOT_LIMIT && peer_may_access(pd, p, w->owner_uid))
+			over++;
+	}
+	e->has_advisory = 1;
+	e->adv_over_limit = over;
+	e->adv_snapshot_limit = ADVISORY_SNAPSHOT_LIMIT;
+	if (fstatvfs(pd->data_root_fd, &sv) == 0) {
+		e->adv_fs_total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
+		e->adv_fs_used_bytes = (uint64_t)(sv.f_blocks - sv.f_bavail) * sv.f_frsize;
+	}
+}
