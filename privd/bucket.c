@@ -64,12 +64,12 @@ int bucket_open(struct privd *pd, struct workspace *w)
 	if (fd < 0)
 		return fd;
 	/* Root-owned workspaces need no extra entry. */
-	if (w->owner_uid == 0)
-		return fd;
-	rc = set_owner_read_acl(fd, w->owner_uid);
-	if (rc < 0 && rc != -EOPNOTSUPP) {
-		close(fd);
-		return rc;
+	if (w->owner_uid != 0) {
+		rc = set_owner_read_acl(fd, w->owner_uid);
+		if (rc < 0 && rc != -EOPNOTSUPP) {
+			close(fd);
+			return rc;
+		}
 	}
 	w->bucket_ready = true;
 	return fd;
