@@ -135,6 +135,8 @@ static void list_table(const cJSON *snaps)
 	const cJSON *e;
 	struct entry_view v;
 
+	/* Only the table shows local times: other commands skip reading the zone file. */
+	tzset();
 	created_label(label, sizeof(label));
 	w_date = max_size(DATE_COLS + utc_times, strlen(label));
 	cJSON_ArrayForEach(e, snaps) {

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/advisory.h"
 #include "cli/cli.h"
@@ -131,7 +130,6 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int first = 0, rc;
 
-	tzset();
 	rc = global_parse(argc, argv, &ctx, &first);
 	if (rc >= 0)
 		return flush_stdout(rc);
