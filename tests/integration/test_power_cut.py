@@ -124,8 +124,8 @@ class CutDisk:
         self.d.start()
 
 
-def with_cut_disk(make_daemon, body):
-    d = make_daemon(start=False)
+def with_cut_disk(make_daemon, body, **daemon_kw):
+    d = make_daemon(start=False, **daemon_kw)
     disk = CutDisk(d)
     try:
         disk.start()
@@ -257,6 +257,36 @@ def test_cleanup_and_diff_acknowledged_before_a_power_cut_leave_nothing_behind(m
             assert files_of(d.snap_dir(ws_id, sid))["a.txt"] == "version %d\n" % i
         assert not d.index(ws_id).get("pending_delete")
     with_cut_disk(make_daemon, body)
+
+
+def test_auto_cleanup_seen_before_a_power_cut_stays_done(make_daemon):
+    """Auto-cleanup answers nobody, so what counts is what a client could see: once list
+    no longer shows the removed snapshots, a cut must not bring them back, and what it
+    kept (the newest, the pinned) keeps its data. (Two commits make the deletes durable
+    here: the one before their intents are cleared, and the reclaim worker's sync, which
+    usually lands before the cut; the cleanup test above has no such second commit.)"""
+    def body(d, disk):
+        ws = d.make_ws(ALICE, V1)
+        ws_id = init_ws(d, ALICE, ws)
+        ids = ["c%02d" % i for i in range(8)]
+        for i, sid in enumerate(ids):
+            wsck.write_as(ALICE, ws / "a.txt", "version %d\n" % i)
+            checkpoint(d, ALICE, ws, sid, *(["--pin"] if sid == "c01" else []))
+        kept = ["c01"] + ids[-2:]
+        # privd runs the cleanup and answers list on one thread: when list shows only
+        # these, the whole run (deletes, their commit, the index) is behind it
+        assert wsck.wait_until(lambda: list_ids(d, ALICE, str(ws)) == kept, 30), \
+            d.log_tail()
+        disk.cut()
+        disk.reboot()
+        assert list_ids(d, ALICE, str(ws)) == kept
+        assert d.snapshots_on_disk(ws_id) == set(kept)
+        assert not re.search(r"adopted|recovered", d.log), d.log_tail()
+        for sid in kept:
+            assert files_of(d.snap_dir(ws_id, sid))["a.txt"] == "version %d\n" % ids.index(sid)
+        assert not d.index(ws_id).get("pending_delete")
+    with_cut_disk(make_daemon, body, extra_conf="auto_cleanup = true\n"
+                  "auto_cleanup_keep = 2\nauto_cleanup_interval_secs = 1")
 
 
 def _write(ws, ver):

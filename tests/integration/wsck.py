@@ -443,10 +443,21 @@ class Daemon:
         self.paths = []          # user workspace paths to remove at cleanup
         self.extra_mounts = []   # mounts made by tests (removed first)
         self.cleaned = False
-        self.write_config(admin_group=admin_group, extra_conf=extra_conf, img_size=img_size)
+        self.extra_conf = extra_conf
+        self.img_size = img_size
+        self.write_config()
 
     # ---- config / files
-    def write_config(self, admin_group=None, extra_conf="", img_size=1):
+    def write_config(self, admin_group=None, extra_conf=None, img_size=None):
+        """(Re)write the config from self.img and friends; a setting given here replaces
+        the one the daemon was made with, one not given stays."""
+        if admin_group is not None:
+            self.admin_group = admin_group
+        if extra_conf is not None:
+            self.extra_conf = extra_conf
+        if img_size is not None:
+            self.img_size = img_size
+        admin_group, extra_conf, img_size = self.admin_group, self.extra_conf, self.img_size
         lines = [
             'socket_path = "%s"' % self.sock,
             'socket_group = "%s"' % SOCK_GROUP,
