@@ -235,16 +235,23 @@ def test_recover_acknowledged_before_a_power_cut_stays_recovered(make_daemon):
     with_cut_disk(make_daemon, body)
 
 
+def _versions(d, n, pinned=()):
+    """Alice's workspace with checkpoints c00..c<n-1>, a.txt saying "version <i>" in each.
+    Returns (ws, ws_id, ids)."""
+    ws = d.make_ws(ALICE, V1)
+    ws_id = init_ws(d, ALICE, ws)
+    ids = ["c%02d" % i for i in range(n)]
+    for i, sid in enumerate(ids):
+        wsck.write_as(ALICE, ws / "a.txt", "version %d\n" % i)
+        checkpoint(d, ALICE, ws, sid, *(["--pin"] if sid in pinned else []))
+    return ws, ws_id, ids
+
+
 def test_cleanup_and_diff_acknowledged_before_a_power_cut_leave_nothing_behind(make_daemon):
     """Deleted snapshots and the diff's temporary snapshot stay deleted: the start finds
     no subvolume to adopt that the index had forgotten."""
     def body(d, disk):
-        ws = d.make_ws(ALICE, V1)
-        ws_id = init_ws(d, ALICE, ws)
-        ids = ["c%02d" % i for i in range(12)]
-        for i, sid in enumerate(ids):
-            wsck.write_as(ALICE, ws / "a.txt", "version %d\n" % i)
-            checkpoint(d, ALICE, ws, sid)
+        ws, ws_id, ids = _versions(d, 12)
         d.cli(["cleanup", "-w", str(ws), "--keep", "3"], user=ALICE)
         d.cli(["diff", "-w", str(ws), "-f", "c09"], user=ALICE)
         disk.cut()
@@ -262,16 +269,11 @@ def test_cleanup_and_diff_acknowledged_before_a_power_cut_leave_nothing_behind(m
 def test_auto_cleanup_seen_before_a_power_cut_stays_done(make_daemon):
     """Auto-cleanup answers nobody, so what counts is what a client could see: once list
     no longer shows the removed snapshots, a cut must not bring them back, and what it
-    kept (the newest, the pinned) keeps its data. (Two commits make the deletes durable
-    here: the one before their intents are cleared, and the reclaim worker's sync, which
-    usually lands before the cut; the cleanup test above has no such second commit.)"""
+    kept (the newest, the pinned) keeps its data. (The reclaim worker's sync, which
+    usually lands before the cut, commits the deletes too: this checks the outcome, not
+    which commit made it.)"""
     def body(d, disk):
-        ws = d.make_ws(ALICE, V1)
-        ws_id = init_ws(d, ALICE, ws)
-        ids = ["c%02d" % i for i in range(8)]
-        for i, sid in enumerate(ids):
-            wsck.write_as(ALICE, ws / "a.txt", "version %d\n" % i)
-            checkpoint(d, ALICE, ws, sid, *(["--pin"] if sid == "c01" else []))
+        ws, ws_id, ids = _versions(d, 8, pinned=("c01",))
         kept = ["c01"] + ids[-2:]
         # privd runs the cleanup and answers list on one thread: when list shows only
         # these, the whole run (deletes, their commit, the index) is behind it
