@@ -53,14 +53,13 @@ def env():
     assert not errors, "session teardown problems: %s" % errors
 
 
-@pytest.fixture
-def make_daemon(env, request):
-    """Factory: make_daemon(start=True, admin_group=None, extra_conf="") -> Daemon.
-    Every daemon made is torn down after the test, whatever happened."""
+def _daemon_factory(cls, request):
+    """A factory fixture's body: every daemon made is torn down after the test, whatever
+    happened, and a failed test prints the logs."""
     made = []
 
     def factory(start=True, **kw):
-        d = wsck.Daemon(**kw)
+        d = cls(**kw)
         made.append(d)
         if start:
             d.start()
@@ -77,6 +76,12 @@ def make_daemon(env, request):
         except Exception as e:  # keep cleaning the others
             errors.append("cleanup of %s raised %r" % (d.dir, e))
     assert not errors, "teardown problems: %s" % errors
+
+
+@pytest.fixture
+def make_daemon(env, request):
+    """Factory: make_daemon(start=True, admin_group=None, extra_conf="") -> Daemon."""
+    yield from _daemon_factory(wsck.Daemon, request)
 
 
 @pytest.fixture
@@ -91,27 +96,8 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
 
 
-# ---- appended for test_persistence.py / test_crash.py: make_daemon for wsck.FlexDaemon
-# (binary directory and extra environment chosen per start); same teardown guarantees.
 @pytest.fixture
 def make_flex_daemon(env, request):
-    made = []
-
-    def factory(start=True, **kw):
-        d = wsck.FlexDaemon(**kw)
-        made.append(d)
-        if start:
-            d.start()
-        return d
-
-    yield factory
-    errors = []
-    rep = getattr(request.node, "rep_call", None)
-    for d in made:
-        if rep is None or rep.failed:
-            print("==== daemon log (%s) ====\n%s" % (d.dir, d.log_tail(150)))
-        try:
-            errors += d.cleanup()
-        except Exception as e:  # keep cleaning the others
-            errors.append("cleanup of %s raised %r" % (d.dir, e))
-    assert not errors, "teardown problems: %s" % errors
+    """make_daemon for wsck.FlexDaemon (binary directory and extra environment chosen per
+    start), for test_persistence.py, test_crash.py and others."""
+    yield from _daemon_factory(wsck.FlexDaemon, request)
