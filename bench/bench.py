@@ -394,8 +394,9 @@ class Bench:
             for line in f:
                 dev, mp = line.split()[:2]
                 if mp == str(self.mnt) and dev.startswith("/dev/"):
+                    name = os.path.basename(os.path.realpath(dev))
                     try:
-                        st = Path("/sys/block/%s/stat" % os.path.basename(dev)).read_text()
+                        st = Path("/sys/class/block/%s/stat" % name).read_text()
                         return int(st.split()[6])
                     except (OSError, ValueError, IndexError):
                         return None

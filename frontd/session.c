@@ -430,7 +430,7 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 		close(fd);
 		return;
 	}
-	if (nsessions >= g_opts.max_conn) {
+	if (g_opts.max_conn && nsessions >= g_opts.max_conn) {
 		reject_now(fd, "too many connections");
 		return;
 	}

@@ -22,6 +22,12 @@
 #include "privd/wslink.h"
 
 static struct event *cleanup_ev, *health_ev;
+/* The settings the timers run with: a reload that leaves them alone must not restart
+ * them (reloading more often than the interval would otherwise postpone every run). */
+static struct {
+	bool cleanup_on;
+	uint64_t cleanup_secs, health_secs;
+} armed;
 static void arm_health(struct privd *pd);
 
 /* Age in seconds of an age-mode keep ("30d"); 0 for count mode, "0d" or absurd ages. */
@@ -84,11 +90,16 @@ void scheduler_arm(struct privd *pd)
 	struct timeval tv;
 
 	arm_health(pd);
+	if (cleanup_ev && armed.cleanup_on == pd->cfg.auto_cleanup &&
+	    armed.cleanup_secs == pd->cfg.auto_cleanup_interval_secs)
+		return; /* a new keep applies at the next run as it is */
 	if (!cleanup_ev)
 		cleanup_ev = event_new(pd->base, -1, EV_PERSIST, run_cleanup, pd);
 	if (!cleanup_ev)
 		return;
 	event_del(cleanup_ev);
+	armed.cleanup_on = pd->cfg.auto_cleanup;
+	armed.cleanup_secs = pd->cfg.auto_cleanup_interval_secs;
 	if (!pd->cfg.auto_cleanup || pd->cfg.auto_cleanup_interval_secs == 0)
 		return;
 	tv.tv_sec = (time_t)pd->cfg.auto_cleanup_interval_secs;
@@ -141,11 +152,14 @@ static void arm_health(struct privd *pd)
 {
 	struct timeval tv;
 
+	if (health_ev && armed.health_secs == pd->cfg.health_check_interval_secs)
+		return;
 	if (!health_ev)
 		health_ev = event_new(pd->base, -1, EV_PERSIST, run_health, pd);
 	if (!health_ev)
 		return;
 	event_del(health_ev);
+	armed.health_secs = pd->cfg.health_check_interval_secs;
 	if (pd->cfg.health_check_interval_secs == 0)
 		return;
 	tv.tv_sec = (time_t)pd->cfg.health_check_interval_secs;

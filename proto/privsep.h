@@ -88,5 +88,8 @@ struct ps_reply_end {
 	uint64_t adv_fs_total_bytes;
 	uint64_t adv_fs_used_bytes;
 };
+/* Both processes read these structs raw: no hidden padding may cross the channel. */
+_Static_assert(sizeof(struct ps_reply_end) == 8 + 4 + 4 + PRIVSEP_ERRMSG_MAX + PRIVSEP_HINT_MAX +
+			4 + 4 + 8 + 8, "struct ps_reply_end has hidden padding");
 
 #endif

@@ -6,6 +6,7 @@ import os
 import re
 import socket
 import stat
+import threading
 import time
 
 import pytest
@@ -969,9 +970,55 @@ def test_advisory_counts_only_the_callers_workspaces(daemon):
     assert r["advisory"]["over_limit_workspace_count"] == 0, r
     r = d.raw({"v": 1, "id": 1, "op": "version", "advisory": True}, user=ALICE)
     assert r["advisory"]["over_limit_workspace_count"] == 1, r
+    r = d.raw({"v": 1, "id": 1, "op": "version", "advisory": True})  # root sees all
+    assert r["advisory"]["over_limit_workspace_count"] == 1, r
     # status shows the numbers itself: no warning there
     r = d.cli(["status"], user=ALICE, check=0)
     assert "more than 1000" not in r.stderr, r.stderr
+
+
+def test_advisory_from_a_daemon_without_the_reply_field(tmp_path):
+    """A daemon from before the "advisory" reply field ignores the request's: the CLI
+    then asks for status, as it used to, and warns from that."""
+    path = str(tmp_path / "old.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    srv.settimeout(20)
+    seen = []
+    status = {"daemon_version": "0.0.9", "uptime_secs": 1, "backend": "BtrfsLoop",
+              "mount_path": "/m", "img_path": None, "fs_total_bytes": 1000,
+              "fs_used_bytes": 950,
+              "workspaces": [{"ws_id": "ws-abcdef", "path": "/x", "owner_uid": 0,
+                              "snapshot_count": 1001, "missing_count": 0, "state": "ready"}]}
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            with conn, conn.makefile("rwb") as f:
+                for line in f:
+                    req = json.loads(line)
+                    seen.append(req)
+                    res = status if req["op"] == "status" else {"snapshots": []}
+                    f.write(json.dumps({"id": req["id"], "ok": True, "result": res})
+                            .encode() + b"\n")
+                    f.flush()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        p = wsck.run([str(wsck.CLI), "list"], check=False,
+                     env=dict(os.environ, WS_CKPT_SOCKET=path, NO_COLOR="1"))
+    finally:
+        srv.close()
+        t.join(10)
+    assert p.returncode == 0, p.stderr
+    assert [r["op"] for r in seen] == ["list", "status"], seen
+    assert seen[0].get("advisory") is True, seen
+    assert "1 workspace(s) have more than 1000 snapshots" in p.stderr, p.stderr
+    assert "usage above 90% (current: 95.0%)" in p.stderr, p.stderr
 
 
 def test_unregister_only_when_data_is_gone(daemon):

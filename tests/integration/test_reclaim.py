@@ -227,6 +227,24 @@ def test_auto_cleanup_kicks_the_cleaner(make_daemon):
     assert_daemon_healthy(d)
 
 
+def test_reload_without_change_does_not_postpone_auto_cleanup(make_daemon):
+    """A reload that leaves the cleanup settings alone keeps the timer running: reloading
+    more often than the interval must not keep postponing every run."""
+    d = make_daemon(extra_conf="auto_cleanup = true\nauto_cleanup_keep = 1\n"
+                               "auto_cleanup_interval_secs = 2")
+    ws = d.make_ws(ALICE, {"a.txt": "a\n"})
+    init_ws(d, ALICE, ws)
+    for i in range(3):
+        wsck.write_as(ALICE, ws / "a.txt", "v%d\n" % i)
+        wsck.checkpoint(d, ALICE, str(ws), "r%d" % i)
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and wsck.list_ids(d, ALICE, str(ws)) != ["r2"]:
+        d.cli(["reload"])
+        time.sleep(0.4)
+    assert wsck.list_ids(d, ALICE, str(ws)) == ["r2"], d.log_tail()
+    assert d.log.count("auto-cleanup every") == 1, d.log_tail()
+
+
 def _stalled_daemon(make_flex_daemon, wait_ms):
     """Test build whose reclaim worker sees a cleaner that never finishes
     (WSCKPT_TEST_RECLAIM_STALL), with the wait bound set to wait_ms."""
