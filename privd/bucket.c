@@ -50,7 +50,7 @@ static int set_owner_read_acl(int fd, uid_t owner)
 
 int bucket_open(struct privd *pd, struct workspace *w)
 {
-	int fd, rc;
+	int fd;
 
 	/* Owner, mode and ACL were set by an earlier call of this run: each change would
 	 * dirty the bucket's inode and lengthen the commit every checkpoint waits for. */
@@ -65,7 +65,8 @@ int bucket_open(struct privd *pd, struct workspace *w)
 		return fd;
 	/* Root-owned workspaces need no extra entry. */
 	if (w->owner_uid != 0) {
-		rc = set_owner_read_acl(fd, w->owner_uid);
+		int rc = set_owner_read_acl(fd, w->owner_uid);
+
 		if (rc < 0 && rc != -EOPNOTSUPP) {
 			close(fd);
 			return rc;
