@@ -27,6 +27,7 @@
 #include "privd/lockfile.h"
 #include "privd/migrate.h"
 #include "privd/notify.h"
+#include "privd/ops.h"
 #include "privd/privd.h"
 #include "privd/reclaim.h"
 #include "privd/reconcile.h"
@@ -427,6 +428,7 @@ static void shutdown_all(struct privd *pd)
 	}
 	if (pd->state_dir_fd >= 0 && pd->lock_fd >= 0) {
 		rollback_intents_settle(pd);
+		pending_settle_all(pd);
 		index_compact_all(pd);
 		state_save(pd);
 		lockfile_release(pd->state_dir_fd, pd->lock_fd);

@@ -166,8 +166,10 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 
 		memcpy(old_head, w->head, sizeof(old_head));
 		snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
-		/* The snapshot ioctl committed a rollback's exchange, if one was pending. */
+		/* The snapshot ioctl committed a rollback's exchange, if one was pending, and
+		 * every delete made before it. */
 		w->rb.active = false;
+		(void)pending_drop_committed(w, bucket);
 		rc2 = index_save(pd, w);
 		if (rc2 < 0) {
 			w->rb = old_rb;

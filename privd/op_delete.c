@@ -14,6 +14,9 @@
 #include "privd/state_store.h"
 #include "privd/wsresolve.h"
 
+/* Delete intents a workspace may carry before a delete commits them all at once. */
+#define PENDING_LAZY_MAX 16
+
 /* Without -w: the id must name exactly one snapshot among the workspaces the caller sees. */
 static struct workspace *find_owner_ws(struct privd *pd, const struct op_call *c)
 {
@@ -118,25 +121,11 @@ int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, c
 	return 0; /* the id stays pending until pending_settle */
 }
 
-/*
- * A delete intent goes only once a btrfs commit covers the delete: after a power cut a
- * subvolume whose delete btrfs had not committed is back, and the next start must delete
- * it again rather than adopt it as an unknown snapshot. Commits, then forgets every
- * pending id no longer on disk (a diff's temporary snapshot still in use stays).
- */
-int pending_settle(struct privd *pd, struct workspace *w)
+bool pending_drop_committed(struct workspace *w, int bucket)
 {
 	size_t i = 0, before = w->npending;
-	int bucket, rc;
 
-	if (w->npending == 0)
-		return 0;
-	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
-	if (bucket < 0)
-		return bucket;
-	/* fsync of the bucket commits: btrfs cannot log the removal of a subvolume entry */
-	rc = bt_commit(bucket, false);
-	while (rc == 0 && i < w->npending) {
+	while (i < w->npending) {
 		char id[SNAPSHOT_ID_MAX + 1];
 
 		snprintf(id, sizeof(id), "%s", w->pending[i]);
@@ -145,13 +134,66 @@ int pending_settle(struct privd *pd, struct workspace *w)
 		else
 			i++;
 	}
+	return w->npending != before;
+}
+
+/*
+ * A delete intent goes only once a btrfs commit covers the delete: after a power cut a
+ * subvolume whose delete btrfs had not committed is back, and the next start must delete
+ * it again rather than adopt it as an unknown snapshot. Commits, then forgets every
+ * pending id no longer on disk (a diff's temporary snapshot still in use stays).
+ */
+int pending_settle(struct privd *pd, struct workspace *w)
+{
+	int bucket, rc;
+	bool dropped = false;
+
+	if (w->npending == 0)
+		return 0;
+	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	if (bucket < 0)
+		return bucket;
+	/* fsync of the bucket commits: btrfs cannot log the removal of a subvolume entry */
+	rc = bt_commit(bucket, false);
+	if (rc == 0)
+		dropped = pending_drop_committed(w, bucket);
 	close(bucket);
 	if (rc < 0) {
 		log_warn("cannot commit the deletes of %s (%s); their intents stay recorded", w->ws_id,
 			 strerror(-rc));
 		return rc;
 	}
-	return w->npending != before ? index_save(pd, w) : 0;
+	return dropped ? index_save(pd, w) : 0;
+}
+
+void pending_settle_all(struct privd *pd)
+{
+	bool any = false;
+	int rc;
+
+	for (size_t i = 0; i < pd->reg.n && !any; i++)
+		any = pd->reg.ws[i]->npending > 0;
+	if (!any || pd->data_root_fd < 0)
+		return;
+	rc = bt_commit(pd->data_root_fd, true);
+	if (rc < 0) {
+		log_err("cannot commit the pending deletes at stop: %s (the next start settles them)",
+			strerror(-rc));
+		return;
+	}
+	for (size_t i = 0; i < pd->reg.n; i++) {
+		struct workspace *w = pd->reg.ws[i];
+		int bucket;
+
+		if (w->npending == 0)
+			continue;
+		bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+		if (bucket < 0)
+			continue;
+		if (pending_drop_committed(w, bucket) && index_save(pd, w) < 0)
+			log_err("cannot write the index of %s at stop", w->ws_id);
+		close(bucket);
+	}
 }
 
 void op_delete(struct privd *pd, const struct op_call *c)
@@ -178,7 +220,13 @@ void op_delete(struct privd *pd, const struct op_call *c)
 		reply_err(&c->rc, WSE_BTRFS, NULL, "cannot delete snapshot %s: %s", id, err);
 		return;
 	}
-	(void)pending_settle(pd, w); /* else reconcile deletes it again after a crash */
+	/* No commit of its own: the journaled intent makes the answer true across a power
+	 * cut (the start deletes the subvolume again if btrfs lost the delete), and the
+	 * workspace's next checkpoint, the stop or the start commits it and drops the
+	 * intent. Only a long run of deletes with nothing in between pays for one commit, so
+	 * the intents an index record carries stay few. */
+	if (w->npending > PENDING_LAZY_MAX)
+		(void)pending_settle(pd, w);
 	log_info("snapshot %s/%s deleted", w->ws_id, id);
 	reply_done(&c->rc, w, id);
 }

@@ -37,11 +37,18 @@ int retention_apply(struct privd *pd, struct workspace *w, size_t keep, time_t o
 		    struct cJSON *removed, struct reclaim_set *rs);
 
 /* Durable single-snapshot delete (intent, subvolume; the record is gone). The intent stays
- * until pending_settle. 0 or -errno with err. */
+ * until a commit covers the delete (pending_settle, pending_drop_committed). 0 or -errno
+ * with err. */
 int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, char *err,
 		    size_t errsz);
 /* Commit, then drop the delete intents of w whose subvolumes are gone. 0 or -errno. */
 int pending_settle(struct privd *pd, struct workspace *w);
+/* Drop the delete intents of w whose subvolumes are gone from bucket, without saving the
+ * index: only right after a btrfs commit that began after those deletes (a snapshot
+ * ioctl, a syncfs). true if any went. */
+bool pending_drop_committed(struct workspace *w, int bucket);
+/* At a clean stop: one commit for every workspace's delete intents, then drop them. */
+void pending_settle_all(struct privd *pd);
 
 /* Checkpoint after an implicit init finished (init's completion calls this). */
 void op_checkpoint_after_init(struct privd *pd, const struct req_ctx *rc, uid_t uid,

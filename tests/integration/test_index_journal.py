@@ -8,9 +8,10 @@ index.json whole (the Rust ws-ckpt reads only that file), and that a crash in th
 of folding the journal into index.json loses or repeats nothing.
 """
 import json
+import re
 
 import wsck
-from wsck import ALICE, checkpoint, init_ws, list_json
+from wsck import ALICE, checkpoint, init_ws, list_ids, list_json
 
 CRASH_RC = 86
 
@@ -125,3 +126,31 @@ def test_crash_while_folding_the_journal(make_flex_daemon):
     d.start()
     assert_expected(d, ws, ws_id, before)
     assert not journal(d, ws_id).exists()
+
+
+def test_delete_intents_go_with_the_next_commit(make_daemon):
+    """A delete answers on its journaled intent; the intent goes once a btrfs commit covers
+    the delete: the workspace's next checkpoint, a clean stop, or, after a long run of
+    deletes, one commit for all of them (so an index record never carries many)."""
+    d = make_daemon()
+    ws = d.make_ws(ALICE, {"a.txt": "a\n"})
+    ws_id = init_ws(d, ALICE, ws)
+    for i in range(24):
+        wsck.write_as(ALICE, ws / "a.txt", "v%d\n" % i)
+        checkpoint(d, ALICE, ws, "s%02d" % i)
+    d.cli(["delete", "-w", ws, "-s", "s00", "--force"], user=ALICE)
+    assert d.index(ws_id).get("pending_delete", []) == ["s00"]
+    assert "s00" not in d.snapshots_on_disk(ws_id)
+    checkpoint(d, ALICE, ws, "n1")
+    assert d.index(ws_id).get("pending_delete", []) == []
+    most = 0
+    for i in range(1, 21):
+        d.cli(["delete", "-w", ws, "-s", "s%02d" % i, "--force"], user=ALICE)
+        most = max(most, len(d.index(ws_id).get("pending_delete", [])))
+    assert 0 < most <= 16, most
+    assert len(d.index(ws_id).get("pending_delete", [])) < 20
+    d.stop()
+    assert not d.index_json_only(ws_id).get("pending_delete"), d.index_json_only(ws_id)
+    d.start()
+    assert list_ids(d, ALICE, str(ws)) == ["s21", "s22", "s23", "n1"]
+    assert not re.search(r"finished interrupted delete|adopted", d.log), d.log_tail()

@@ -181,14 +181,22 @@ def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):
 
 def test_checkpoints_and_deletes_acknowledged_before_a_power_cut_are_there_after_it(
         make_daemon):
+    """A delete answers on its journaled intent, before btrfs commits it: the cut brings
+    the subvolume back, and the start deletes it again instead of adopting it."""
     def body(d, disk):
         ws, ws_id = scene(d)
         checkpoint(d, ALICE, ws, "s2")
         set_files(ws, V3)
         checkpoint(d, ALICE, ws, "s3")
         d.cli(["delete", "-w", str(ws), "-s", "s2", "--force"], user=ALICE)
+        assert d.index(ws_id)["pending_delete"] == ["s2"]
         disk.cut()
+        # the cut image still has s2: this test does exercise the redo
+        bucket_rel = d.snap_root(ws_id).relative_to(d.mnt)
+        assert "s2/a.txt" in disk.peek(bucket_rel)
         disk.reboot()
+        assert "finished interrupted delete of snapshot %s/s2" % ws_id in d.log, d.log_tail()
+        assert not re.search(r"adopted", d.log), d.log_tail()
         assert list_ids(d, ALICE, str(ws)) == ["s1", "s3"]
         assert files_of(d.snap_dir(ws_id, "s1")) == V1
         assert files_of(d.snap_dir(ws_id, "s3")) == V3
