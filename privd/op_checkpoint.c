@@ -178,9 +178,14 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 		}
 	}
 	if (rc2 < 0) {
-		/* Not acknowledged, so not kept: disk and index stay in agreement. */
+		/* Not acknowledged, so not kept: disk and index stay in agreement. The snapshot
+		 * ioctl committed its creation and no intent records this delete, so it is
+		 * committed here, or a power cut would bring it back to be adopted. */
 		if (bt_delete_subvol(bucket, req->snapshot, err, sizeof(err)) < 0)
 			log_err("cannot remove unrecorded snapshot %s/%s: %s", w->ws_id, req->snapshot, err);
+		else if (bt_commit(bucket, false) < 0)
+			log_err("cannot commit the removal of unrecorded snapshot %s/%s", w->ws_id,
+				req->snapshot);
 		close(bucket);
 		reply_err(rc, rc2 == -ENOSPC ? WSE_DISK_SPACE : WSE_IO, NULL,
 			  "cannot record snapshot %s: %s", req->snapshot, strerror(-rc2));

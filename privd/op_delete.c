@@ -168,31 +168,14 @@ int pending_settle(struct privd *pd, struct workspace *w)
 
 void pending_settle_all(struct privd *pd)
 {
-	bool any = false;
-	int rc;
-
-	for (size_t i = 0; i < pd->reg.n && !any; i++)
-		any = pd->reg.ws[i]->npending > 0;
-	if (!any || pd->data_root_fd < 0)
-		return;
-	rc = bt_commit(pd->data_root_fd, true);
-	if (rc < 0) {
-		log_err("cannot commit the pending deletes at stop: %s (the next start settles them)",
-			strerror(-rc));
-		return;
-	}
+	/* Through each bucket, as pending_settle does: an fsync returns the commit's error
+	 * (syncfs did not on kernels before 5.17); the first one commits, the rest are cheap. */
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		struct workspace *w = pd->reg.ws[i];
-		int bucket;
 
-		if (w->npending == 0)
-			continue;
-		bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
-		if (bucket < 0)
-			continue;
-		if (pending_drop_committed(w, bucket) && index_save(pd, w) < 0)
-			log_err("cannot write the index of %s at stop", w->ws_id);
-		close(bucket);
+		/* it logs a failed commit; a failed save is rewritten by the compaction */
+		if (w->npending > 0)
+			(void)pending_settle(pd, w);
 	}
 }
 

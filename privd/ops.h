@@ -47,7 +47,8 @@ int pending_settle(struct privd *pd, struct workspace *w);
  * index: only right after a btrfs commit that began after those deletes (a snapshot
  * ioctl, a syncfs). true if any went. */
 bool pending_drop_committed(struct workspace *w, int bucket);
-/* At a clean stop: one commit for every workspace's delete intents, then drop them. */
+/* At a clean stop: commit every workspace's delete intents and drop them (what cannot be
+ * committed stays for the next start). */
 void pending_settle_all(struct privd *pd);
 
 /* Checkpoint after an implicit init finished (init's completion calls this). */

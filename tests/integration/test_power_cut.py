@@ -206,6 +206,28 @@ def test_checkpoints_and_deletes_acknowledged_before_a_power_cut_are_there_after
     with_cut_disk(make_daemon, body)
 
 
+def test_delete_committed_by_the_next_checkpoint_stays_deleted(make_daemon):
+    """The next checkpoint's snapshot commits an earlier delete and drops its intent: a
+    cut after it finds the snapshot gone from the disk itself, nothing to redo or adopt."""
+    def body(d, disk):
+        ws, ws_id = scene(d)
+        checkpoint(d, ALICE, ws, "s2")
+        d.cli(["delete", "-w", str(ws), "-s", "s1", "--force"], user=ALICE)
+        assert d.index(ws_id).get("pending_delete") == ["s1"]
+        set_files(ws, V3)
+        checkpoint(d, ALICE, ws, "s3")
+        assert not d.index(ws_id).get("pending_delete")
+        disk.cut()
+        bucket_rel = d.snap_root(ws_id).relative_to(d.mnt)
+        assert not any(p.startswith("s1/") for p in disk.peek(bucket_rel))
+        disk.reboot()
+        assert not re.search(r"finished interrupted delete|adopted", d.log), d.log_tail()
+        assert list_ids(d, ALICE, str(ws)) == ["s2", "s3"]
+        assert d.snapshots_on_disk(ws_id) == {"s2", "s3"}
+        assert files_of(d.snap_dir(ws_id, "s3")) == V3
+    with_cut_disk(make_daemon, body)
+
+
 def test_init_acknowledged_before_a_power_cut_keeps_the_data(make_daemon):
     """init copies the directory into the image and removes the original: the copy must
     be on the disk, not only in btrfs's memory, before the answer."""
