@@ -1,19 +1,17 @@
 /*
  * Computed when the answer is sent, so it sees what the request itself changed (the
- * checkpoint that crossed the limit). Costs one statvfs and a walk of the registry; the
+ * checkpoint that crossed the limit). Costs one fstatvfs and a walk of the registry; the
  * CLI used to pay a whole second request for the same numbers.
  */
 #include "privd/advisory.h"
 
-#include <sys/statvfs.h>
-
+#include "privd/fsutil.h"
 #include "privd/peer.h"
 #include "privd/registry.h"
 
 void advisory_fill(const struct privd *pd, uint32_t session, struct ps_reply_end *e)
 {
 	const struct peer *p = peer_get(session);
-	struct statvfs sv;
 	uint32_t over = 0;
 
 	if (!p)
@@ -27,8 +25,5 @@ void advisory_fill(const struct privd *pd, uint32_t session, struct ps_reply_end
 	e->has_advisory = 1;
 	e->adv_over_limit = over;
 	e->adv_snapshot_limit = ADVISORY_SNAPSHOT_LIMIT;
-	if (fstatvfs(pd->data_root_fd, &sv) == 0) {
-		e->adv_fs_total_bytes = (uint64_t)sv.f_blocks * sv.f_frsize;
-		e->adv_fs_used_bytes = (uint64_t)(sv.f_blocks - sv.f_bavail) * sv.f_frsize;
-	}
+	(void)fs_usage(pd->data_root_fd, &e->adv_fs_total_bytes, &e->adv_fs_used_bytes);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -195,4 +196,16 @@ int ensure_dir_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid
 		return -e;
 	}
 	return fd;
+}
+
+int fs_usage(int fd, uint64_t *total, uint64_t *used)
+{
+	struct statvfs sv;
+
+	*total = *used = 0;
+	if (fstatvfs(fd, &sv) < 0)
+		return -errno;
+	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*used = (uint64_t)(sv.f_blocks - sv.f_bavail) * sv.f_frsize;
+	return 0;
 }

@@ -3,6 +3,7 @@
 #define WSCKPT_FSUTIL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* mkdir -p for root-controlled configuration paths. 0 or -1 with errno. */
@@ -20,5 +21,8 @@ int open_beneath(int dirfd, const char *name, int flags);
 int dir_is_empty(int dirfd);
 /* mkdirat + open with the given owner and mode; existing directory is reused. fd or -errno. */
 int ensure_dir_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid);
+/* Size and use of the filesystem of fd in bytes, "used" as df counts it (what an
+ * unprivileged writer cannot have). 0, or -errno and both 0. */
+int fs_usage(int fd, uint64_t *total, uint64_t *used);
 
 #endif

@@ -2,8 +2,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 
+#include "privd/fsutil.h"
 #include "privd/ops.h"
 #include "privd/snapjson.h"
 #include "privd/wsresolve.h"
@@ -119,7 +119,7 @@ static cJSON *ws_status_json(const struct workspace *w)
 
 void op_status(struct privd *pd, const struct op_call *c)
 {
-	struct statvfs sv;
+	uint64_t total, used;
 	cJSON *r, *arr;
 	const struct workspace *only = NULL;
 
@@ -141,14 +141,9 @@ void op_status(struct privd *pd, const struct op_call *c)
 		cJSON_AddStringToObject(r, "img_path", pd->be.img_path);
 	else
 		cJSON_AddNullToObject(r, "img_path");
-	if (fstatvfs(pd->data_root_fd, &sv) == 0) {
-		double total = (double)sv.f_blocks * (double)sv.f_frsize;
-		cJSON_AddNumberToObject(r, "fs_total_bytes", total);
-		cJSON_AddNumberToObject(r, "fs_used_bytes", total - (double)sv.f_bavail * (double)sv.f_frsize);
-	} else {
-		cJSON_AddNumberToObject(r, "fs_total_bytes", 0);
-		cJSON_AddNumberToObject(r, "fs_used_bytes", 0);
-	}
+	(void)fs_usage(pd->data_root_fd, &total, &used); /* 0 and 0 if unknown */
+	cJSON_AddNumberToObject(r, "fs_total_bytes", (double)total);
+	cJSON_AddNumberToObject(r, "fs_used_bytes", (double)used);
 	arr = cJSON_AddArrayToObject(r, "workspaces");
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		const struct workspace *w = pd->reg.ws[i];

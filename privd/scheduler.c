@@ -10,13 +10,13 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
 #include "common/config.h"
 #include "common/log.h"
 #include "privd/advisory.h"
 #include "privd/btrfs_ops.h"
+#include "privd/fsutil.h"
 #include "privd/ops.h"
 #include "privd/reclaim.h"
 #include "privd/wslink.h"
@@ -127,13 +127,14 @@ void scheduler_stop(void)
 static void run_health(evutil_socket_t fd, short what, void *arg)
 {
 	struct privd *pd = arg;
-	struct statvfs sv;
+	uint64_t total, used;
 
-	if (fstatvfs(pd->data_root_fd, &sv) == 0 && sv.f_blocks > 0) {
-		double used = 100.0 * (double)(sv.f_blocks - sv.f_bavail) / (double)sv.f_blocks;
-		if (used > 90.0)
+	if (fs_usage(pd->data_root_fd, &total, &used) == 0 && total > 0) {
+		double pct = 100.0 * (double)used / (double)total;
+
+		if (pct > 90.0)
 			log_warn("health: btrfs backend %s is %.1f%% full; run 'ws-ckpt cleanup' or enable auto-cleanup",
-				 pd->be.mount_path, used);
+				 pd->be.mount_path, pct);
 	}
 	for (size_t i = 0; i < pd->reg.n; i++) {
 		const struct workspace *w = pd->reg.ws[i];
