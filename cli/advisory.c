@@ -11,9 +11,8 @@
 #include "cli/client.h"
 #include "cli/output.h"
 #include "cli/reply.h"
+#include "common/advisory_limits.h"
 
-#define SNAPSHOT_ADVISORY_LIMIT 1000
-#define USAGE_ADVISORY_PERCENT 90.0
 
 static double number(const cJSON *obj, const char *key)
 {
@@ -29,7 +28,7 @@ static int count_big(const cJSON *res)
 	int n = 0;
 
 	cJSON_ArrayForEach(w, wss)
-		n += number(w, "snapshot_count") > SNAPSHOT_ADVISORY_LIMIT;
+		n += number(w, "snapshot_count") > ADVISORY_SNAPSHOT_LIMIT;
 	return n;
 }
 
@@ -45,7 +44,7 @@ void advisory_check(const struct cli_ctx *ctx)
 	cJSON *req = NULL, *reply = NULL;
 	const cJSON *res = client_last_advisory();
 	double used;
-	int big, limit = SNAPSHOT_ADVISORY_LIMIT;
+	int big, limit = ADVISORY_SNAPSHOT_LIMIT;
 
 	if (res) {
 		big = (int)number(res, "over_limit_workspace_count");
@@ -61,13 +60,13 @@ void advisory_check(const struct cli_ctx *ctx)
 		big = count_big(res);
 	}
 	used = usage_percent(res);
-	if (big == 0 && used <= USAGE_ADVISORY_PERCENT)
+	if (big == 0 && used <= ADVISORY_USAGE_PERCENT)
 		goto out;
 	out_warn("%s", "");
 	if (big)
 		out_warn("⚠ Warning: %d workspace(s) have more than %d snapshots. Run `ws-ckpt status` to see details.",
 			 big, limit);
-	if (used > USAGE_ADVISORY_PERCENT)
+	if (used > ADVISORY_USAGE_PERCENT)
 		out_warn("⚠ Warning: btrfs backend usage above 90%% (current: %.1f%%).", used);
 	out_warn("%s", "");
 	out_warn("  Manual cleanup:   ws-ckpt cleanup -w <workspace> --keep <N>");

@@ -4,11 +4,9 @@
 
 #include <stdint.h>
 
+#include "common/advisory_limits.h"
 #include "privd/privd.h"
 #include "proto/privsep.h"
-
-/* A workspace holding more snapshots than this is worth a warning (no hard limit). */
-#define ADVISORY_SNAPSHOT_LIMIT 1000
 
 /* Fill e's adv_* fields for the client of `session`, counting only the workspaces it may
  * see; leaves e untouched when that session is gone. */

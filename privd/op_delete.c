@@ -118,7 +118,7 @@ int snapshot_delete(struct privd *pd, struct workspace *w, struct snapshot *s, c
 		log_warn("snapshot %s/%s had no subvolume; removing the record", w->ws_id, saved.id);
 	crash_point("delete.subvol");
 	snapshot_clear(&saved);
-	return 0; /* the id stays pending until pending_settle */
+	return 0; /* the id stays pending until a commit covers the delete */
 }
 
 bool pending_drop_committed(struct workspace *w, int bucket)

@@ -132,7 +132,7 @@ static void run_health(evutil_socket_t fd, short what, void *arg)
 	if (fs_usage(pd->data_root_fd, &total, &used) == 0 && total > 0) {
 		double pct = 100.0 * (double)used / (double)total;
 
-		if (pct > 90.0)
+		if (pct > ADVISORY_USAGE_PERCENT)
 			log_warn("health: btrfs backend %s is %.1f%% full; run 'ws-ckpt cleanup' or enable auto-cleanup",
 				 pd->be.mount_path, pct);
 	}
