@@ -75,7 +75,7 @@ SAN       := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # Tests of code outside common/ and proto/ name their extra sources here.
 UNIT_EXTRA_test_sendstream := frontd/sendstream.c frontd/diffcalc.c
-UNIT_EXTRA_test_index_journal := privd/index_journal.c privd/state_store.c privd/registry.c privd/rollback_intent.c
+UNIT_EXTRA_test_index_journal := privd/index_journal.c privd/aio_sync.c privd/state_store.c privd/registry.c privd/rollback_intent.c
 UNIT_EXTRA_test_clijson := cli/jsonbuild.c cli/units.c cli/jsonout.c
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(PROTO_SRC) $$(UNIT_EXTRA_$$*)

@@ -8,9 +8,18 @@
 
 void crash_point(const char *name)
 {
-	const char *want = getenv("WSCKPT_CRASH_AT");
+	static unsigned long hits;
+	const char *want = getenv("WSCKPT_CRASH_AT"), *hash;
+	size_t n;
 
-	if (want && strcmp(want, name) == 0)
+	if (!want)
+		return;
+	hash = strchr(want, '#');
+	n = hash ? (size_t)(hash - want) : strlen(want);
+	if (strlen(name) != n || strncmp(want, name, n) != 0)
+		return;
+	/* name#K: the K-th time the point is reached (counted per process) */
+	if (!hash || ++hits >= strtoul(hash + 1, NULL, 10))
 		_exit(86);
 }
 #else

@@ -103,30 +103,65 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Append and fdatasync one line; the first line also makes the file's name durable. */
-static int journal_append(struct privd *pd, struct workspace *w, const char *line, size_t len)
+/* Open the journal and append one line. The fd, or -errno (a partial line is cut). */
+static int journal_write(struct privd *pd, struct workspace *w, const char *line, size_t len)
 {
 	char rel[WS_ID_LEN + sizeof("/" INDEX_JOURNAL_FILE)];
-	int fd, dirfd, rc;
+	int fd, rc;
 
 	snprintf(rel, sizeof(rel), "%s/%s", w->ws_id, INDEX_JOURNAL_FILE);
 	fd = openat(pd->indexes_fd, rel, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	rc = write_all(fd, line, len);
-	if (rc == 0 && fdatasync(fd) < 0)
-		rc = -errno;
-	/* Undo a partial line so the file stays well-formed; the caller also compacts next. */
+	if (rc == 0)
+		return fd;
+	if (ftruncate(fd, (off_t)w->journal_bytes) < 0)
+		log_warn("index journal of %s: cannot cut a failed record: %s", w->ws_id, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* The appended line's data sync returned rc: cut the line if it failed, so the file stays
+ * well-formed (the caller also compacts next); the first line also makes the file's name
+ * durable. Closes fd. 0 or -errno. */
+static int journal_synced(struct privd *pd, struct workspace *w, int fd, int rc)
+{
 	if (rc < 0 && ftruncate(fd, (off_t)w->journal_bytes) < 0)
 		log_warn("index journal of %s: cannot cut a failed record: %s", w->ws_id, strerror(errno));
 	close(fd);
 	if (rc == 0 && w->journal_bytes == 0) {
-		dirfd = index_dir_open(pd, w->ws_id);
+		int dirfd = index_dir_open(pd, w->ws_id);
+
 		rc = dirfd < 0 ? dirfd : fsync_dir(dirfd);
 		if (dirfd >= 0)
 			close(dirfd);
 	}
 	return rc;
+}
+
+/* Append and fdatasync one line. 0 or -errno. */
+static int journal_append(struct privd *pd, struct workspace *w, const char *line, size_t len)
+{
+	int fd = journal_write(pd, w, line, len);
+
+	if (fd < 0)
+		return fd;
+	return journal_synced(pd, w, fd, fdatasync(fd) < 0 ? -errno : 0);
+}
+
+/* The save of a line of len bytes ended with rc: account for it. rc. */
+static int journal_saved(struct workspace *w, int rc, size_t len)
+{
+	if (rc < 0) {
+		log_err("cannot append to the index journal of %s: %s", w->ws_id, strerror(-rc));
+		w->journal_broken = true;
+		return rc;
+	}
+	w->journal_seq++;
+	w->journal_bytes += len;
+	ws_changes_clear(w);
+	return 0;
 }
 
 static bool compaction_due(const struct workspace *w, size_t add)
@@ -184,15 +219,45 @@ int index_save(struct privd *pd, struct workspace *w)
 	}
 	rc = journal_append(pd, w, line, len);
 	free(line);
-	if (rc < 0) {
-		log_err("cannot append to the index journal of %s: %s", w->ws_id, strerror(-rc));
-		w->journal_broken = true;
-		return rc;
+	return journal_saved(w, rc, len);
+}
+
+int index_save_begin(struct privd *pd, struct workspace *w, struct index_save_async *s)
+{
+	char *line = NULL;
+	size_t len = 0;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	/* A compaction or the journal's first line (which also syncs the directory) goes the
+	 * ordinary way; so does everything when native AIO is not available. */
+	if (!pd->aio.ready || w->journal_bytes == 0 || w->journal_broken || compaction_due(w, 0))
+		return 1;
+	line = journal_line(w, w->journal_seq + 1, &len);
+	if (!line || compaction_due(w, len)) {
+		free(line);
+		return 1;
 	}
-	w->journal_seq++;
-	w->journal_bytes += len;
-	ws_changes_clear(w);
+	fd = journal_write(pd, w, line, len);
+	free(line);
+	if (fd < 0)
+		return 1; /* index_save tries again, and compacts if it fails too */
+	s->fd = fd;
+	s->len = len;
+	s->async = aio_sync_start(&pd->aio, fd) == 0;
+	if (!s->async)
+		s->sync_rc = fdatasync(fd) < 0 ? -errno : 0;
 	return 0;
+}
+
+int index_save_end(struct privd *pd, struct workspace *w, struct index_save_async *s)
+{
+	int rc = s->async ? aio_sync_wait(&pd->aio) : s->sync_rc;
+
+	rc = journal_synced(pd, w, s->fd, rc);
+	s->fd = -1;
+	return journal_saved(w, rc, s->len);
 }
 
 void index_compact_all(struct privd *pd)

@@ -6,6 +6,7 @@
 #ifndef WSCKPT_INDEX_JOURNAL_H
 #define WSCKPT_INDEX_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "privd/privd.h"
@@ -17,6 +18,22 @@
 /* Durably save w's changes since the last save (0 or -errno; on failure the next save
  * rewrites index.json whole). */
 int index_save(struct privd *pd, struct workspace *w);
+/*
+ * index_save in two halves, so that the record's fdatasync runs while the caller works
+ * on (a discarding rollback's btrfs snapshot): begin writes w's changes as they are now
+ * and starts the sync; end waits for it. Between the two, w must not change. begin
+ * returns 1 when the save cannot be split (a compaction is due, the journal is new, no
+ * native AIO): the caller saves with index_save instead, and does not call end.
+ */
+struct index_save_async {
+	int fd;
+	size_t len;
+	bool async;  /* the sync runs on the AIO context */
+	int sync_rc; /* otherwise it already ran: its result */
+};
+int index_save_begin(struct privd *pd, struct workspace *w, struct index_save_async *s);
+/* 0 or -errno, as index_save. */
+int index_save_end(struct privd *pd, struct workspace *w, struct index_save_async *s);
 /* Rewrite index.json from w and remove the journal. 0 or -errno. */
 int index_compact(struct privd *pd, struct workspace *w);
 /* Compact every workspace that has a journal (clean shutdown: index.json alone is then

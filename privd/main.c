@@ -33,6 +33,7 @@
 #include "privd/reconcile.h"
 #include "privd/rollback_finish.h"
 #include "privd/scheduler.h"
+#include "privd/aio_sync.h"
 #include "privd/sandbox.h"
 #include "privd/state_store.h"
 #include "privd/worker.h"
@@ -479,6 +480,7 @@ int main(int argc, char **argv)
 	static struct privd pd;
 	const char *conf;
 	char err[4096];
+	int rc;
 
 	g_privd = &pd;
 	pd.state_dir_fd = pd.indexes_fd = pd.data_root_fd = pd.snapshots_fd = -1;
@@ -515,6 +517,11 @@ int main(int argc, char **argv)
 		log_init("ws-ckptd", false, pd.verbosity);
 		dprintf(pd.lock_fd, "%d\n", (int)getpid());
 	}
+	/* After daemon(): an AIO context does not survive a fork. */
+	rc = aio_sync_init(&pd.aio);
+	if (rc < 0)
+		log_warn("no native AIO (%s): a discarding rollback syncs its journal record after its snapshot",
+			 strerror(-rc));
 	/* After daemon() (which forks) so the launcher is our child; see privd/sandbox.c. */
 	if (sandbox_privd_enter(&pd, run.frontd_path, err, sizeof(err)) < 0) {
 		log_err("cannot confine ws-ckptd: %s", err);

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "privd/btrfs_ops.h"
 #include "privd/fsutil.h"
+#include "privd/index_journal.h"
 #include "privd/ops.h"
 #include "privd/snapshot_keep.h"
 #include "privd/state_store.h"
@@ -73,43 +74,49 @@ static void reply_done(const struct req_ctx *rc, const struct workspace *w, cons
 }
 
 /*
- * The exchange is made durable by the index record of the intent (one small fdatasync)
- * rather than by a btrfs commit of its own (fsync of the data root: a second commit after
- * the snapshot's). The record needs the subvolume ids that tell after a power cut which
- * side of the exchange is on disk; without them, commit. 0 or -errno.
+ * How a discarding rollback is made durable without a btrfs commit of its own (the
+ * snapshot's commit comes before the exchange): by its intent record in the index. The
+ * record is written before the snapshot, and its fdatasync runs while btrfs commits
+ * (INTENT_SAVING) or, when the save cannot be split (index_save_begin), before
+ * (INTENT_SAVED). It names the subvolume that is the workspace now, which the copy of
+ * the target, made after it and so with a larger id, replaces, and it keeps the head as
+ * it is: after a crash rollback_finish.c tells from the ids whether the exchange is on
+ * disk, redoes it if not, and only then moves the head. INTENT_NONE: the ids cannot be
+ * read or the record cannot be written, and the exchange is committed instead.
  */
-static int make_durable(struct privd *pd, struct rollback_intent *rb, const char *copy_at,
-			const char *replaced_at)
+enum intent_how { INTENT_NONE, INTENT_SAVING, INTENT_SAVED };
+
+static enum intent_how intent_begin(struct privd *pd, struct workspace *w, const char *target,
+				    struct index_save_async *save)
 {
-	rb->active = bt_subvol_id(pd->data_root_fd, copy_at, &rb->tmp_subvol) == 1 &&
-		     bt_subvol_id(pd->data_root_fd, replaced_at, &rb->live_subvol) == 1 &&
-		     rb->tmp_subvol > rb->live_subvol;
-	return rb->active ? 0 : bt_commit(pd->data_root_fd, false);
+	struct rollback_intent prev = w->rb;
+	unsigned long long live;
+
+	if (bt_subvol_id(pd->data_root_fd, w->ws_id, &live) != 1)
+		return INTENT_NONE;
+	memset(&w->rb, 0, sizeof(w->rb));
+	w->rb.active = true;
+	w->rb.live_subvol = live;
+	snprintf(w->rb.target, sizeof(w->rb.target), "%s", target);
+	if (index_save_begin(pd, w, save) == 0)
+		return INTENT_SAVING;
+	if (index_save(pd, w) == 0)
+		return INTENT_SAVED;
+	w->rb = prev; /* what the index still says */
+	return INTENT_NONE;
 }
 
-static int swap_in(struct privd *pd, const struct workspace *w, int bucket, const char *snap_id,
-		   const char *tmp, struct rollback_intent *rb, char *err, size_t errsz)
+/* The rollback failed after intent_begin: put back the intent it replaced (its own was
+ * not carried out) and, if the record may be on disk, overwrite it, so that a start never
+ * finishes a rollback its caller was told failed. */
+static void intent_abandon(struct privd *pd, struct workspace *w, enum intent_how how,
+			   struct index_save_async *save, const struct rollback_intent *prev)
 {
-	int rc = bt_snapshot(bucket, snap_id, pd->data_root_fd, tmp, false, err, errsz);
-
-	if (rc < 0)
-		return rc;
-	crash_point("rollback.tmp");
-	if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
-		rc = -errno;
-		snprintf(err, errsz, "exchange with live subvolume: %s", strerror(errno));
-		char derr[256];
-		if (bt_delete_subvol(pd->data_root_fd, tmp, derr, sizeof(derr)) < 0)
-			log_err("cannot remove %s: %s", tmp, derr);
-		return rc;
-	}
-	/* Now tmp holds the replaced state and the workspace the copy of the target. */
-	rc = make_durable(pd, rb, w->ws_id, tmp);
-	if (rc < 0)
-		snprintf(err, errsz, "the workspace was exchanged but btrfs cannot commit it (%s); the previous state is at %s",
-			 strerror(-rc), tmp);
-	crash_point("rollback.exchanged");
-	return rc;
+	if (how == INTENT_SAVING)
+		(void)index_save_end(pd, w, save);
+	w->rb = *prev;
+	if (how != INTENT_NONE && index_save(pd, w) < 0 && bt_commit(pd->data_root_fd, false) < 0)
+		log_err("rollback of %s failed and its intent may still be in the index", w->ws_id);
 }
 
 /* The index write that acknowledges the rollback failed: fall back to a btrfs commit.
@@ -125,6 +132,46 @@ static int intent_not_recorded(struct privd *pd, struct workspace *w)
 	if (rc < 0)
 		log_err("rollback of %s is neither recorded nor committed: %s", w->ws_id, strerror(-rc));
 	return rc;
+}
+
+/* The exchange is done: make it durable as intent_begin chose. 0 or -errno. */
+static int intent_end(struct privd *pd, struct workspace *w, enum intent_how how,
+		      struct index_save_async *save)
+{
+	if (how == INTENT_NONE) {
+		int rc;
+
+		memset(&w->rb, 0, sizeof(w->rb)); /* the snapshot committed any older one */
+		rc = bt_commit(pd->data_root_fd, false);
+		if (rc == 0)
+			(void)index_save(pd, w); /* the head; the commit made the rollback durable */
+		return rc;
+	}
+	if (how == INTENT_SAVED || index_save_end(pd, w, save) == 0)
+		return 0;
+	log_err("cannot record the rollback of %s", w->ws_id);
+	return intent_not_recorded(pd, w);
+}
+
+static int swap_in(struct privd *pd, const struct workspace *w, int bucket, const char *snap_id,
+		   const char *tmp, char *err, size_t errsz)
+{
+	int rc = bt_snapshot(bucket, snap_id, pd->data_root_fd, tmp, false, err, errsz);
+
+	if (rc < 0)
+		return rc;
+	crash_point("rollback.tmp");
+	if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
+		rc = -errno;
+		snprintf(err, errsz, "exchange with live subvolume: %s", strerror(errno));
+		char derr[256];
+		if (bt_delete_subvol(pd->data_root_fd, tmp, derr, sizeof(derr)) < 0)
+			log_err("cannot remove %s: %s", tmp, derr);
+		return rc;
+	}
+	/* Now tmp holds the replaced state and the workspace the copy of the target. */
+	crash_point("rollback.exchanged");
+	return 0;
 }
 
 /* The replaced state could not be kept as a snapshot (kept_as NULL: it is still at tmp,
@@ -151,15 +198,11 @@ static void keep_failed(struct privd *pd, const struct op_call *c, struct worksp
 
 /* 0, or -errno when the rollback could not be made durable. */
 static int discard_replaced(struct privd *pd, struct workspace *w, const char *tmp,
-			    const char *target)
+			    const char *target, enum intent_how how, struct index_save_async *save)
 {
 	char err[512];
-	int rc = 0;
+	int rc = intent_end(pd, w, how, save);
 
-	if (index_save(pd, w) < 0) {
-		log_err("cannot record the new head of %s", w->ws_id);
-		rc = intent_not_recorded(pd, w);
-	}
 	crash_point("rollback.intent");
 	if (bt_delete_subvol(pd->data_root_fd, tmp, err, sizeof(err)) < 0)
 		log_err("cannot discard previous state of %s: %s", w->ws_id, err);
@@ -172,7 +215,10 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 {
 	char tmp[64], err[512] = "", auto_id[SNAPSHOT_ID_MAX + 1], target[SNAPSHOT_ID_MAX + 1];
 	struct workspace *w = ws_lookup(pd, c, c->req->workspace, true);
-	struct rollback_intent rb;
+	bool discard = c->req->flags & PSF_DISCARD_CURRENT;
+	enum intent_how how = INTENT_NONE;
+	struct index_save_async save;
+	struct rollback_intent prev;
 	struct snapshot *s;
 	int bucket;
 
@@ -186,22 +232,31 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.rollback-tmp", w->ws_id);
-	memset(&rb, 0, sizeof(rb));
-	if (rollback_tmp_recover(pd, w, bucket, tmp) < 0 ||
-	    swap_in(pd, w, bucket, target, tmp, &rb, err, sizeof(err)) < 0) {
+	if (rollback_tmp_recover(pd, w, bucket, tmp) < 0) {
 		close(bucket);
 		reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.", "rollback of %s to %s failed: %s",
-			  w->ws_id, target, err[0] ? err : "cannot clear an interrupted rollback");
+			  w->ws_id, target, "cannot clear an interrupted rollback");
+		return;
+	}
+	prev = w->rb;
+	if (discard) {
+		how = intent_begin(pd, w, target, &save);
+		crash_point("rollback.begun");
+	}
+	if (swap_in(pd, w, bucket, target, tmp, err, sizeof(err)) < 0) {
+		if (discard)
+			intent_abandon(pd, w, how, &save, &prev);
+		close(bucket);
+		reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.", "rollback of %s to %s failed: %s",
+			  w->ws_id, target, err);
 		return;
 	}
 	/* The rollback target becomes the head: the next checkpoint branches from it. Its
 	 * snapshot ioctl committed everything before it, so an older intent is settled. */
 	snprintf(w->head, sizeof(w->head), "%s", target);
-	snprintf(rb.target, sizeof(rb.target), "%s", target);
-	if (c->req->flags & PSF_DISCARD_CURRENT) {
+	if (discard) {
 		close(bucket);
-		w->rb = rb;
-		if (discard_replaced(pd, w, tmp, target) < 0) {
+		if (discard_replaced(pd, w, tmp, target, how, &save) < 0) {
 			reply_err(&c->rc, WSE_BTRFS, "Check the daemon log.",
 				  "rolled back %s to %s, but it could not be made durable: after a crash the workspace may show its previous state",
 				  w->ws_id, target);

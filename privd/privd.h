@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "common/timeutil.h"
+#include "privd/aio_sync.h"
 #include "privd/registry.h"
 
 struct event_base;
@@ -58,6 +59,7 @@ struct privd {
 	bool has_admin_group;
 	long long started_mono_ms;
 	struct event_base *base;
+	struct aio_sync aio; /* journal syncs that overlap a btrfs commit (privd/aio_sync.c) */
 };
 
 extern struct privd *g_privd;

@@ -27,8 +27,9 @@ enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
 /*
  * A rollback answered before btrfs committed its exchange (index field "rollback_intent").
  * The subvolume ids prove which side of the exchange survived a power cut: the writable
- * copy of the target (tmp_subvol) is newer than the live subvolume it replaced
- * (live_subvol). Cleared once a later btrfs commit is known to cover the exchange.
+ * copy of the target is newer than the live subvolume it replaces (live_subvol). The
+ * record is written before the copy exists, so tmp_subvol, the copy's id, is 0 (older
+ * records have it). Cleared once a later btrfs commit is known to cover the exchange.
  */
 struct rollback_intent {
 	bool active;

@@ -1,9 +1,21 @@
 /*
  * A rollback that discards the replaced state is acknowledged once its intent is in the
  * index; btrfs commits the exchange later (the next snapshot, a clean stop, or its own
- * periodic commit). One that keeps it commits when it snapshots it, and records no intent. After a power cut
- * the subvolume ids recorded in the intent tell which side of the exchange is on disk:
- * the copy of the target is newer than the state it replaced.
+ * periodic commit). One that keeps it commits when it snapshots it, and records no
+ * intent. The intent is written while the rollback's snapshot is made, before the
+ * exchange, and names the subvolume that was the workspace then ("live_subvol"); after a
+ * power cut the ids tell what is on disk, because a copy is always newer than the
+ * subvolume it replaces:
+ *
+ *   workspace newer than live_subvol       the exchange is on disk
+ *   workspace is live_subvol, tmp newer    the copy was made, the exchange lost: redo
+ *   workspace is live_subvol, no newer tmp the snapshot was not made: never answered
+ *   workspace older, tmp is live_subvol    the previous rollback's exchange was lost too
+ *                                          (its intent was replaced by this one before
+ *                                          this snapshot committed it): redo that one
+ *
+ * "tmp_subvol" is 0 in such a record; a record from before (written after the exchange)
+ * names the copy too, and the redo then also requires tmp to be that copy.
  */
 #include "privd/rollback_finish.h"
 
@@ -19,16 +31,40 @@
 #include "privd/state_store.h"
 
 /* Redo an exchange a power cut undid. 0 or -errno. */
-static int redo_exchange(struct privd *pd, struct workspace *w, const char *tmp)
+static int redo_exchange(struct privd *pd, struct workspace *w, const char *tmp, const char *what)
 {
 	if (renameat2(pd->data_root_fd, tmp, pd->data_root_fd, w->ws_id, RENAME_EXCHANGE) < 0) {
 		int e = errno;
-		log_err("rollback of %s to %s was acknowledged but is not on disk, and redoing it failed: %s",
-			w->ws_id, w->rb.target, strerror(e));
+		log_err("%s: %s was acknowledged but is not on disk, and redoing it failed: %s",
+			w->ws_id, what, strerror(e));
 		return -e;
 	}
-	log_warn("rollback of %s to %s was acknowledged but not on disk after a crash: redone",
-		 w->ws_id, w->rb.target);
+	log_warn("%s: %s was acknowledged but not on disk after a crash: redone", w->ws_id, what);
+	return 0;
+}
+
+/* Bring the workspace to what the intent's record acknowledged (see the top). 1 when the
+ * recorded rollback is carried out, 0 when it never got past its record, -1 on error. */
+static int settle_exchange(struct privd *pd, struct workspace *w, const char *tmp,
+			   unsigned long long live, unsigned long long tmp_id)
+{
+	const struct rollback_intent *rb = &w->rb;
+	char what[64 + SNAPSHOT_ID_MAX];
+
+	snprintf(what, sizeof(what), "rollback to %s", rb->target);
+	if (live > rb->live_subvol)
+		return 1;
+	if (live == rb->live_subvol) {
+		if (tmp_id <= live || (rb->tmp_subvol && tmp_id != rb->tmp_subvol))
+			return 0;
+		return redo_exchange(pd, w, tmp, what) < 0 ? -1 : 1;
+	}
+	if (live > 0 && tmp_id == rb->live_subvol) {
+		snprintf(what, sizeof(what), "the rollback before the one to %s", rb->target);
+		return redo_exchange(pd, w, tmp, what) < 0 ? -1 : 0;
+	}
+	log_err("workspace %s is neither the subvolume its rollback to %s replaced nor a newer one; leaving it as it is",
+		w->ws_id, rb->target);
 	return 0;
 }
 
@@ -37,7 +73,7 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 	struct rollback_intent *rb = &w->rb;
 	unsigned long long live, tmp_id;
 	char tmp[64];
-	int rc;
+	int rc, done;
 
 	if (!rb->active)
 		return 0;
@@ -48,7 +84,8 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 			w->ws_id, rb->target, strerror(-rc));
 		return -1;
 	}
-	if (live == rb->live_subvol && tmp_id == rb->tmp_subvol && redo_exchange(pd, w, tmp) < 0)
+	done = settle_exchange(pd, w, tmp, live, tmp_id);
+	if (done < 0)
 		return -1;
 	/* Whatever is left at tmp, the replaced state the caller asked to discard or a later
 	 * unanswered rollback's temporary, rollback_tmp_recover keeps: the crash may have come
@@ -61,6 +98,9 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 			w->ws_id, rb->target, strerror(-rc));
 		return -1;
 	}
+	/* The record kept the head of before the rollback: the target is the head now. */
+	if (done)
+		snprintf(w->head, sizeof(w->head), "%s", rb->target);
 	memset(rb, 0, sizeof(*rb));
 	/* At start the journal has just been folded: keep index.json whole. */
 	index_compact(pd, w);

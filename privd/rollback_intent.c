@@ -41,10 +41,11 @@ int rollback_intent_load(struct rollback_intent *rb, const cJSON *j)
 		memset(rb, 0, sizeof(*rb));
 		return 0;
 	}
-	/* The copy of the target is created after the subvolume it replaces: newer id. */
+	/* The copy of the target is created after the subvolume it replaces: newer id; 0 when
+	 * the record was written before the copy existed. */
 	if (!cJSON_IsObject(j) || !cJSON_IsString(target) || !snapshot_id_valid(target->valuestring) ||
 	    !cJSON_IsString(keep) || (keep->valuestring[0] && !snapshot_id_valid(keep->valuestring)) ||
-	    live < SUBVOL_ID_MIN || tmp <= live)
+	    live < SUBVOL_ID_MIN || (tmp != 0 && tmp <= live))
 		return -1;
 	memset(rb, 0, sizeof(*rb));
 	rb->active = true;

@@ -68,17 +68,22 @@ class CutDisk:
     def stats(self):
         return json.loads((self.mp / "stats").read_text())
 
+    def _signal_all(self, sig):
+        try:  # privd leads its session: frontd and workers stop too
+            os.killpg(self.d.proc.pid, sig)
+        except ProcessLookupError:  # all gone already (privd stopped at a crash point)
+            pass
+
     def cut(self):
         """Freeze the daemon, cut the power, keep the state files of that instant, then
         kill the daemon and take the disk away. Returns the cut's record."""
-        pgid = self.d.proc.pid  # privd leads its session: frontd and workers stop too
-        os.killpg(pgid, signal.SIGSTOP)
+        self._signal_all(signal.SIGSTOP)
         try:
             (self.mp / "ctl").write_text("cut %s" % self.cut_img)
             rec = self.stats()["cuts"][-1]
             shutil.copytree(self.d.state_dir, self.cut_state, symlinks=True)
         finally:
-            os.killpg(pgid, signal.SIGKILL)
+            self._signal_all(signal.SIGKILL)
             self.d.proc.wait(10)
         errors = self.close()
         assert not errors, errors
@@ -152,7 +157,9 @@ def test_discarding_rollback_acknowledged_before_a_power_cut_is_there_after_it(m
         assert disk.peek(live_rel) == V2
         disk.reboot()
         assert files_of(ws) == V1
-        assert "was acknowledged but not on disk after a crash: redone" in d.log
+        assert "rollback to s1 was acknowledged but not on disk after a crash: redone" in d.log
+        # the record kept the head of before (s2); the start moved it with the redo
+        assert d.index(ws_id)["head"] == "s1"
         ids = list_ids(d, ALICE, str(ws))
         assert ids[:2] == ["s1", "s2"], ids
         # the replaced state (V2, also in s2) is kept, never silently dropped
@@ -163,6 +170,41 @@ def test_discarding_rollback_acknowledged_before_a_power_cut_is_there_after_it(m
         checkpoint(d, ALICE, ws, "s3")
         assert files_of(d.snap_dir(ws_id, "s3")) == V1
     with_cut_disk(make_daemon, body)
+
+
+def test_cut_during_the_next_rollback_keeps_the_first_one(make_flex_daemon):
+    """A discarding rollback writes its intent while btrfs makes its snapshot, and only
+    that snapshot's commit makes the previous rollback's exchange durable: a cut in
+    between leaves on disk neither exchange and only the second intent, from which the
+    start must still finish the first (acknowledged) rollback."""
+    def body(d, disk):
+        ws, ws_id = scene(d)
+        checkpoint(d, ALICE, ws, "s2")
+        d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE)
+        assert files_of(ws) == V1
+        # the second rollback stops after its intent is written, before its snapshot
+        p = d.cli(["rollback", "-w", str(ws), "-s", "s2", "--discard-current"], user=ALICE,
+                  check=None)
+        assert p.returncode != 0
+        assert d.wait_exit(30) is not None
+        disk.cut()
+        live_rel = d.live_dir(ws_id).relative_to(d.mnt)
+        assert disk.peek(live_rel) == V2  # the first exchange is not on the disk either
+        d.env_extra, d.bin_dir = {}, wsck.BUILD
+        disk.reboot()
+        assert files_of(ws) == V1
+        assert "the rollback before the one to s2 was acknowledged but not on disk" in d.log
+        assert d.index(ws_id)["head"] == "s1"
+        assert d.index(ws_id).get("rollback_intent") is None
+        # the state the first rollback replaced is s2 unchanged: not kept a second time
+        assert list_ids(d, ALICE, str(ws)) == ["s1", "s2"]
+        assert "unchanged since it was kept as a snapshot" in d.log
+        assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
+        assert files_of(d.snap_dir(ws_id, "s2")) == V2
+        checkpoint(d, ALICE, ws, "s3")
+        assert files_of(d.snap_dir(ws_id, "s3")) == V1
+    with_cut_disk(make_flex_daemon, body, bin_dir=wsck.TEST_BUILD,
+                  env_extra={"WSCKPT_CRASH_AT": "rollback.begun#2"})
 
 
 def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):

@@ -58,12 +58,16 @@ def test_rollback_records_an_intent_that_a_checkpoint_settles(make_daemon):
     assert wsck.subvol_readonly(d.snap_dir(ws_id, auto)) and files_of(d.snap_dir(ws_id, auto)) == V2
     checkpoint(d, ALICE, ws, "s2")
     # discarding it does not commit: the intent is the acknowledgement
+    replaced = subvol_id(d.live_dir(ws_id))
     d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE, check=0)
     rb = intent(d, ws_id)
-    # the ids prove which side is which: the copy of s1 is live and newer
+    # written before the copy of s1 existed, it names the subvolume the copy replaces;
+    # the copy, live now, is newer: that is how a start tells which side is on disk
     assert rb["target"] == "s1" and rb["keep_as"] == "", rb
-    assert rb["tmp_subvol"] == subvol_id(d.live_dir(ws_id)), rb
-    assert rb["tmp_subvol"] > rb["live_subvol"], rb
+    assert rb["live_subvol"] == replaced and rb["tmp_subvol"] == 0, rb
+    assert subvol_id(d.live_dir(ws_id)) > replaced
+    # and it keeps the head of before: the start moves the head only with the exchange
+    assert d.index(ws_id)["head"] == "s2"
     # a checkpoint's snapshot commits the exchange: the intent goes
     checkpoint(d, ALICE, ws, "s3")
     assert intent(d, ws_id) is None
@@ -227,3 +231,21 @@ def test_a_pending_delete_never_removes_a_recorded_snapshot(make_daemon):
     assert [e["id"] for e in list_json(d, ALICE, str(ws))] == ["s1"]
     assert files_of(d.snap_dir(ws_id, "s1")) == V1
     assert not d.index(ws_id).get("pending_delete")
+
+
+def test_a_failed_discarding_rollback_takes_its_intent_back(make_daemon):
+    """The intent is written before the snapshot: when the snapshot then fails, the
+    record is overwritten, so that no start finishes a rollback its caller was told had
+    failed (here a later rollback's temporary would otherwise be taken for its copy)."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    checkpoint(d, ALICE, ws, "s2")
+    # the snapshot's subvolume goes behind the daemon's back: the rollback's snapshot fails
+    wsck.run(["btrfs", "subvolume", "delete", str(d.snap_dir(ws_id, "s1"))])
+    p = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE,
+              check=None)
+    assert p.returncode != 0, p.stdout
+    assert intent(d, ws_id) is None
+    assert d.index(ws_id)["head"] == "s2"
+    assert files_of(ws) == V2
+    assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()

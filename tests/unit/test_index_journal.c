@@ -321,6 +321,52 @@ static void test_rollback_intent_round_trip(void **state)
 	registry_free(&reg);
 }
 
+/* An intent written before the copy of the target exists names no copy (tmp_subvol 0). */
+static void test_rollback_intent_without_copy_id(void **state)
+{
+	struct fx *f = *state;
+	struct registry reg = { 0 };
+
+	add_snap(f->w, "a", 1, NULL);
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	set_intent(f->w, "a", "", 0, 299);
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	assert_intent(reload(f, &reg), "a", "", 0, 299);
+	registry_free(&reg);
+	assert_int_equal(index_compact(&f->pd, f->w), 0);
+	assert_intent(reload(f, &reg), "a", "", 0, 299);
+	registry_free(&reg);
+}
+
+/* A save split in two writes its line at the start and accounts for it at the end; one
+ * that cannot be split (no AIO context, no journal yet) says so and writes nothing. */
+static void test_split_save(void **state)
+{
+	struct fx *f = *state;
+	struct index_save_async save;
+	struct registry reg = { 0 };
+	off_t before;
+
+	add_snap(f->w, "a", 1, NULL);
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	add_snap(f->w, "b", 2, NULL);
+	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 1); /* no AIO context */
+	assert_int_equal(aio_sync_init(&f->pd.aio), 0);
+	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 1); /* no journal yet */
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	before = file_size(f, INDEX_JOURNAL_FILE);
+	assert_true(before > 0);
+	add_snap(f->w, "c", 3, NULL);
+	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 0);
+	assert_true(file_size(f, INDEX_JOURNAL_FILE) > before); /* written, being synced */
+	assert_int_equal(index_save_end(&f->pd, f->w, &save), 0);
+	assert_int_equal(reload(f, &reg)->nsnaps, 3);
+	registry_free(&reg);
+	assert_int_equal(index_save(&f->pd, f->w), 0); /* the split one was accounted for */
+	assert_int_equal(reload(f, &reg)->nsnaps, 3);
+	registry_free(&reg);
+}
+
 /* A line whose intent we could not have written is not a record of ours. */
 static void test_invalid_rollback_intent_rejects_the_line(void **state)
 {
@@ -358,6 +404,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_line_stops_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_intent_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_rollback_intent_rejects_the_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_intent_without_copy_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_save, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
