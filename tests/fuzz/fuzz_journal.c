@@ -49,11 +49,13 @@ static void check_ws(const struct workspace *w)
 	for (size_t i = 0; i < w->npending; i++)
 		CHECK(snapshot_id_valid(w->pending[i]) ||
 		      (w->pending[i][0] == '.' && snapshot_id_valid(w->pending[i] + 1)));
-	/* A rollback intent names real ids, and the copy is the newer subvolume. */
+	/* A rollback intent names real ids, and the copy, when named (0: the record was
+	 * written before it existed), is the newer subvolume. */
 	if (w->rb.active) {
 		CHECK(snapshot_id_valid(w->rb.target));
 		CHECK(w->rb.keep_as[0] == '\0' || snapshot_id_valid(w->rb.keep_as));
-		CHECK(w->rb.live_subvol >= 256 && w->rb.tmp_subvol > w->rb.live_subvol);
+		CHECK(w->rb.live_subvol >= 256 &&
+		      (w->rb.tmp_subvol == 0 || w->rb.tmp_subvol > w->rb.live_subvol));
 	}
 }
 
