@@ -181,7 +181,10 @@ int index_compact(struct privd *pd, struct workspace *w)
 	w->journal_seq++;
 	rc = index_write_full(pd, w, dirfd);
 	if (rc < 0) {
-		w->journal_seq--;
+		/* The seq stays used: index.json may have been replaced before the failure (a
+		 * directory fsync), and it says it holds that seq, so a journal line with it
+		 * would be skipped at replay. The next save compacts again. */
+		w->journal_broken = true;
 		close(dirfd);
 		return rc;
 	}

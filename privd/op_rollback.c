@@ -131,6 +131,8 @@ static int intent_not_recorded(struct privd *pd, struct workspace *w)
 	rc = bt_commit(pd->data_root_fd, false);
 	if (rc < 0)
 		log_err("rollback of %s is neither recorded nor committed: %s", w->ws_id, strerror(-rc));
+	else
+		(void)index_save(pd, w); /* the new head: the last record may have an older one */
 	return rc;
 }
 
@@ -254,6 +256,7 @@ void op_rollback(struct privd *pd, const struct op_call *c)
 	/* The rollback target becomes the head: the next checkpoint branches from it. Its
 	 * snapshot ioctl committed everything before it, so an older intent is settled. */
 	snprintf(w->head, sizeof(w->head), "%s", target);
+	w->rb.head_moved = true; /* for the records after this one's */
 	if (discard) {
 		close(bucket);
 		if (discard_replaced(pd, w, tmp, target, how, &save) < 0) {

@@ -214,14 +214,20 @@ int reconcile_all(struct privd *pd)
 			if (finish_init(pd, w) == 2)
 				continue; /* removed: ws[i] is now the next one */
 		}
-		changes += finish_deletes(pd, w);
+		/* The rollback first: a redo checks its copy against the target snapshot, whose
+		 * delete, if recorded after it, the power cut undid as it undid the exchange. */
 		changes += recover_rollback(pd, w);
+		changes += finish_deletes(pd, w);
 		if (bt_is_subvol(pd->data_root_fd, w->ws_id) != 1)
 			log_err("workspace %s (%s): live subvolume %s/%s is missing", w->ws_id, w->path,
 				pd->be.data_root, w->ws_id);
 		else
 			check_link(pd, w);
 		changes += check_bucket(pd, w);
+		/* The journal was folded when the index was loaded: what reconciling saved
+		 * goes into index.json too, so that it stays whole after a start. */
+		if (w->journal_bytes > 0 && index_compact(pd, w) < 0)
+			log_err("cannot write the index of %s", w->ws_id);
 		i++;
 	}
 	if (changes)

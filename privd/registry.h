@@ -30,12 +30,16 @@ enum ws_phase { WS_READY = 0, WS_INITIALIZING, WS_RECOVERING };
  * copy of the target is newer than the live subvolume it replaces (live_subvol). The
  * record is written before the copy exists, so tmp_subvol, the copy's id, is 0 (older
  * records have it). Cleared once a later btrfs commit is known to cover the exchange.
+ * The start moves the head to the target only when the record has not (head_moved).
  */
 struct rollback_intent {
 	bool active;
 	char target[SNAPSHOT_ID_MAX + 1];
 	char keep_as[SNAPSHOT_ID_MAX + 1]; /* always "" now (a kept state commits); in the format */
 	unsigned long long tmp_subvol, live_subvol;
+	/* The head in the record already follows the rollback (false only in the record the
+	 * rollback writes before its snapshot, which keeps the head of before). */
+	bool head_moved;
 };
 
 /* state.json spelling of a phase, and back (unknown -> ready). */

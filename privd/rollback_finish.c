@@ -9,6 +9,7 @@
  *
  *   workspace newer than live_subvol       the exchange is on disk
  *   workspace is live_subvol, tmp newer    the copy was made, the exchange lost: redo
+ *   (and a snapshot of the target)
  *   workspace is live_subvol, no newer tmp the snapshot was not made: never answered
  *   workspace older, tmp is live_subvol    the previous rollback's exchange was lost too
  *                                          (its intent was replaced by this one before
@@ -43,6 +44,21 @@ static int redo_exchange(struct privd *pd, struct workspace *w, const char *tmp,
 	return 0;
 }
 
+/* Is the subvolume at tmp a snapshot of the intent's target? A power cut can also bring
+ * back a copy an earlier rollback removed without a commit of its own (one whose
+ * exchange failed): that one must not be taken for this rollback's. */
+static bool tmp_is_copy_of_target(struct privd *pd, const struct workspace *w, const char *tmp)
+{
+	struct btrfs_util_subvolume_info ti, si;
+	char rel[WS_ID_LEN + SNAPSHOT_ID_MAX + 2];
+
+	snprintf(rel, sizeof(rel), "%s/%s", w->ws_id, w->rb.target);
+	if (bt_subvol_info(pd->data_root_fd, tmp, &ti) < 0 ||
+	    bt_subvol_info(pd->snapshots_fd, rel, &si) < 0)
+		return false;
+	return memcmp(ti.parent_uuid, si.uuid, sizeof(si.uuid)) == 0;
+}
+
 /* Bring the workspace to what the intent's record acknowledged (see the top). 1 when the
  * recorded rollback is carried out, 0 when it never got past its record, -1 on error. */
 static int settle_exchange(struct privd *pd, struct workspace *w, const char *tmp,
@@ -55,7 +71,8 @@ static int settle_exchange(struct privd *pd, struct workspace *w, const char *tm
 	if (live > rb->live_subvol)
 		return 1;
 	if (live == rb->live_subvol) {
-		if (tmp_id <= live || (rb->tmp_subvol && tmp_id != rb->tmp_subvol))
+		if (tmp_id <= live || (rb->tmp_subvol && tmp_id != rb->tmp_subvol) ||
+		    !tmp_is_copy_of_target(pd, w, tmp))
 			return 0;
 		return redo_exchange(pd, w, tmp, what) < 0 ? -1 : 1;
 	}
@@ -98,12 +115,12 @@ int rollback_finish(struct privd *pd, struct workspace *w)
 			w->ws_id, rb->target, strerror(-rc));
 		return -1;
 	}
-	/* The record kept the head of before the rollback: the target is the head now. */
-	if (done)
+	/* The record the rollback wrote before its snapshot kept the head of before; later
+	 * ones have the head that followed (a delete of the target may have moved it on). */
+	if (done && !rb->head_moved)
 		snprintf(w->head, sizeof(w->head), "%s", rb->target);
 	memset(rb, 0, sizeof(*rb));
-	/* At start the journal has just been folded: keep index.json whole. */
-	index_compact(pd, w);
+	(void)index_save(pd, w); /* reconcile_all folds it into index.json */
 	return 1;
 }
 

@@ -24,7 +24,8 @@ cJSON *rollback_intent_json(const struct rollback_intent *rb)
 	if (j && cJSON_AddStringToObject(j, "target", rb->target) &&
 	    cJSON_AddStringToObject(j, "keep_as", rb->keep_as) &&
 	    cJSON_AddNumberToObject(j, "tmp_subvol", (double)rb->tmp_subvol) &&
-	    cJSON_AddNumberToObject(j, "live_subvol", (double)rb->live_subvol))
+	    cJSON_AddNumberToObject(j, "live_subvol", (double)rb->live_subvol) &&
+	    cJSON_AddBoolToObject(j, "head_moved", rb->head_moved))
 		return j;
 	cJSON_Delete(j);
 	return NULL;
@@ -34,6 +35,7 @@ int rollback_intent_load(struct rollback_intent *rb, const cJSON *j)
 {
 	const cJSON *target = cJSON_GetObjectItemCaseSensitive(j, "target");
 	const cJSON *keep = cJSON_GetObjectItemCaseSensitive(j, "keep_as");
+	const cJSON *moved = cJSON_GetObjectItemCaseSensitive(j, "head_moved");
 	unsigned long long tmp = journal_seq_value(cJSON_GetObjectItemCaseSensitive(j, "tmp_subvol"));
 	unsigned long long live = journal_seq_value(cJSON_GetObjectItemCaseSensitive(j, "live_subvol"));
 
@@ -45,7 +47,7 @@ int rollback_intent_load(struct rollback_intent *rb, const cJSON *j)
 	 * the record was written before the copy existed. */
 	if (!cJSON_IsObject(j) || !cJSON_IsString(target) || !snapshot_id_valid(target->valuestring) ||
 	    !cJSON_IsString(keep) || (keep->valuestring[0] && !snapshot_id_valid(keep->valuestring)) ||
-	    live < SUBVOL_ID_MIN || (tmp != 0 && tmp <= live))
+	    live < SUBVOL_ID_MIN || (tmp != 0 && tmp <= live) || (moved && !cJSON_IsBool(moved)))
 		return -1;
 	memset(rb, 0, sizeof(*rb));
 	rb->active = true;
@@ -53,5 +55,7 @@ int rollback_intent_load(struct rollback_intent *rb, const cJSON *j)
 	snprintf(rb->keep_as, sizeof(rb->keep_as), "%s", keep->valuestring);
 	rb->tmp_subvol = tmp;
 	rb->live_subvol = live;
+	/* Records from before the field were written after the head moved. */
+	rb->head_moved = !moved || cJSON_IsTrue(moved);
 	return 0;
 }

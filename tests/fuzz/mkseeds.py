@@ -463,7 +463,8 @@ def journal():
                            line(4, "s3", {"s3": rec}),
         "rollback_intent_bad": line(2, "s1", rb=dict(rb, tmp_subvol=298)),
         # written before the copy of the target existed: no copy id
-        "rollback_intent_no_copy": line(2, "s1", rb=dict(rb, keep_as="", tmp_subvol=0)),
+        "rollback_intent_no_copy": line(2, "s1", rb=dict(rb, keep_as="", tmp_subvol=0,
+                                                         head_moved=False)),
         # written before the field existed
         "no_intent_key": '{"seq":2,"head":"s1","pending_delete":[],"del":[],"put":{}}\n',
     })

@@ -207,6 +207,30 @@ def test_cut_during_the_next_rollback_keeps_the_first_one(make_flex_daemon):
                   env_extra={"WSCKPT_CRASH_AT": "rollback.begun#2"})
 
 
+def test_cut_after_deleting_the_rollback_target_keeps_the_rollback(make_daemon):
+    """Discarding rollback to s1, then delete s1, both answered before any commit: the
+    cut loses the exchange and the delete. The start must redo the exchange (checking its
+    copy against s1, which is back too) before it finishes the delete, and keep the head
+    the delete set."""
+    def body(d, disk):
+        ws, ws_id = scene(d)
+        checkpoint(d, ALICE, ws, "s2")
+        d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE)
+        d.cli(["delete", "-w", str(ws), "-s", "s1", "--force"], user=ALICE)
+        head = d.index(ws_id).get("head")
+        disk.cut()
+        assert disk.peek(d.live_dir(ws_id).relative_to(d.mnt)) == V2
+        assert disk.peek((d.snap_dir(ws_id, "s1")).relative_to(d.mnt)) == V1
+        disk.reboot()
+        assert files_of(ws) == V1
+        assert "rollback to s1 was acknowledged but not on disk after a crash: redone" in d.log
+        assert "finished interrupted delete of snapshot %s/s1" % ws_id in d.log
+        assert list_ids(d, ALICE, str(ws)) == ["s2"]
+        assert not d.snap_dir(ws_id, "s1").exists()
+        assert d.index(ws_id).get("head") == head
+    with_cut_disk(make_daemon, body)
+
+
 def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):
     def body(d, disk):
         ws, ws_id = scene(d)

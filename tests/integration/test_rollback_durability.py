@@ -12,6 +12,8 @@ import json
 import os
 import re
 
+import pytest
+
 import wsck
 from wsck import ALICE, checkpoint, files_of, list_json, set_files
 
@@ -19,6 +21,7 @@ AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 V1 = {"a.txt": "one\n", "dir/b.txt": "b1\n"}
 V2 = {"a.txt": "two\n", "dir/b.txt": "b2\n", "new.txt": "added in v2\n"}
+V3 = {"a.txt": "three\n", "dir/c.txt": "c3\n"}
 
 
 def exchange(a, b):
@@ -249,3 +252,65 @@ def test_a_failed_discarding_rollback_takes_its_intent_back(make_daemon):
     assert d.index(ws_id)["head"] == "s2"
     assert files_of(ws) == V2
     assert not (d.mnt / (ws_id + ".rollback-tmp")).exists()
+
+
+def test_a_delete_of_the_target_keeps_the_head_it_set(make_daemon):
+    """The record a rollback writes before its snapshot keeps the head of before, and the
+    start moves the head to the target; a later record (here a delete of the target,
+    which moves the head to its parent) already has the right head, and the start must
+    leave it, not bring back the name of a deleted snapshot."""
+    d = make_daemon()
+    ws, ws_id = scene(d)
+    checkpoint(d, ALICE, ws, "s2")
+    checkpoint(d, ALICE, ws, "s3")
+    d.cli(["rollback", "-w", str(ws), "-s", "s2", "--discard-current"], user=ALICE, check=0)
+    d.cli(["delete", "-w", str(ws), "-s", "s2", "--force"], user=ALICE, check=0)
+    assert intent(d, ws_id) is not None  # nothing committed the rollback yet
+    head = d.index(ws_id)["head"]
+    assert head == "s1"
+    d.kill9()
+    d.start()
+    assert intent(d, ws_id) is None
+    assert d.index(ws_id)["head"] == head
+    assert [e["id"] for e in list_json(d, ALICE, str(ws))] == ["s1", "s3"]
+
+
+@pytest.mark.parametrize("copy_of", ["s1", "s2"])
+def test_only_a_copy_of_the_target_is_taken_for_the_lost_exchange(make_flex_daemon, copy_of):
+    """The intent is written before the snapshot. A subvolume at the temporary name that
+    is newer than the workspace is this rollback's copy only if it is a snapshot of the
+    target: a power cut can also bring back the copy of an earlier rollback whose
+    exchange failed (removed without a commit of its own). That one is kept, not
+    exchanged in."""
+    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    ws, ws_id = scene(d)
+    checkpoint(d, ALICE, ws, "s2")
+    set_files(ws, V3)
+    d.stop()
+    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.begun"}
+    d.start()
+    p = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE,
+              check=None)
+    assert p.returncode != 0
+    assert d.wait_exit(30) is not None
+    assert intent(d, ws_id)["target"] == "s1"
+    tmp = d.mnt / (ws_id + ".rollback-tmp")
+    assert not tmp.exists()
+    # the state a power cut inside the snapshot ioctl could leave
+    wsck.run(["btrfs", "subvolume", "snapshot", str(d.snap_dir(ws_id, copy_of)), str(tmp)])
+    d.env_extra = {}
+    d.bin_dir = wsck.BUILD
+    d.start()
+    assert intent(d, ws_id) is None
+    assert not tmp.exists()
+    ids = [e["id"] for e in list_json(d, ALICE, str(ws))]
+    kept = [i for i in ids if i.startswith("auto-recovered")]
+    assert len(kept) == 1 and ids == ["s1", "s2"] + kept, ids
+    if copy_of == "s1":  # the rollback's own copy: finished, what it replaced kept
+        assert "rollback to s1 was acknowledged but not on disk" in d.log
+        assert files_of(ws) == V1 and d.index(ws_id)["head"] == "s1"
+        assert files_of(d.snap_dir(ws_id, kept[0])) == V3
+    else:  # another rollback's copy: the workspace and its head are left as they were
+        assert "redone" not in d.log
+        assert files_of(ws) == V3 and d.index(ws_id)["head"] == "s2"
+        assert files_of(d.snap_dir(ws_id, kept[0])) == V2

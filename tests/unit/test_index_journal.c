@@ -330,11 +330,15 @@ static void test_rollback_intent_without_copy_id(void **state)
 	add_snap(f->w, "a", 1, NULL);
 	assert_int_equal(index_save(&f->pd, f->w), 0);
 	set_intent(f->w, "a", "", 0, 299);
+	f->w->rb.head_moved = false; /* the record written before the snapshot */
 	assert_int_equal(index_save(&f->pd, f->w), 0);
 	assert_intent(reload(f, &reg), "a", "", 0, 299);
+	assert_false(reg.ws[0]->rb.head_moved);
 	registry_free(&reg);
+	f->w->rb.head_moved = true; /* the records after it */
 	assert_int_equal(index_compact(&f->pd, f->w), 0);
 	assert_intent(reload(f, &reg), "a", "", 0, 299);
+	assert_true(reg.ws[0]->rb.head_moved);
 	registry_free(&reg);
 }
 
@@ -379,6 +383,7 @@ static void test_invalid_rollback_intent_rejects_the_line(void **state)
 		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"a b\",\"tmp_subvol\":300,\"live_subvol\":299}",
 		"\"rollback_intent\":{\"target\":\"a\",\"tmp_subvol\":300.5,\"live_subvol\":299}",
 		"\"rollback_intent\":[1]",
+		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"\",\"tmp_subvol\":0,\"live_subvol\":299,\"head_moved\":1}",
 	};
 	char line[512];
 
@@ -392,6 +397,7 @@ static void test_invalid_rollback_intent_rejects_the_line(void **state)
 	snprintf(line, sizeof(line), "{\"seq\":1,\"head\":\"a\",\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"auto-x\",\"tmp_subvol\":300,\"live_subvol\":299},\"pending_delete\":[],\"del\":[],\"put\":{}}\n");
 	assert_int_equal(index_journal_apply_text(f->w, line, strlen(line)), (long)strlen(line));
 	assert_intent(f->w, "a", "auto-x", 300, 299);
+	assert_true(f->w->rb.head_moved); /* written after the head moved, before the field */
 }
 
 int main(void)
