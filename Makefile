@@ -45,7 +45,9 @@ all: $(BINS)
 # build/test/. Only the crash-safety tests use them; release binaries never have hooks.
 TEST_BINS := $(BUILD)/test/ws-ckpt $(BUILD)/test/ws-ckptd $(BUILD)/test/ws-ckpt-frontd
 testbins: $(TEST_BINS)
-$(TEST_BINS): $(COMMON_SRC) $(PROTO_SRC) $(PRIVD_SRC) $(FRONTD_SRC) $(CLI_SRC) $(wildcard */*.h)
+# One recipe makes all three (&:): with plain ":" make -j ran it once per binary, two
+# builds racing in build/test (a sporadic "ld returned 1").
+$(TEST_BINS) &: $(COMMON_SRC) $(PROTO_SRC) $(PRIVD_SRC) $(FRONTD_SRC) $(CLI_SRC) $(wildcard */*.h)
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/test EXTRA_CFLAGS="$(EXTRA_CFLAGS) -DWSCKPT_TEST_HOOKS" all
 
 $(BUILD)/obj/%.o: %.c
