@@ -3,7 +3,7 @@
  * the history (1.9 MB of JSON at 10,000 snapshots); instead each save appends one line
  *
  *   {"seq":N,"head":"<id>","rollback_intent":{..}|null,"pending_delete":[...],
- *    "del":[ids],"put":{"<id>":{record}}}
+ *    "del":[ids],"put":{"<id>":{record}}[,"creating":"<id>"]}
  *
  * (the records removed and the records added or changed since the previous save, plus the
  * small per-workspace fields) and fdatasyncs it. index.json records the seq of the last
@@ -67,6 +67,8 @@ static char *journal_line(const struct workspace *w, unsigned long long seq, siz
 		  (del = cJSON_AddArrayToObject(root, "del")) &&
 		  (put = cJSON_AddObjectToObject(root, "put"));
 
+	if (ok && w->creating[0])
+		ok = cJSON_AddStringToObject(root, "creating", w->creating) != NULL;
 	ok = ok && add_str_items(pend, (const char (*)[SNAPSHOT_ID_MAX + 1])w->pending, w->npending) &&
 	     add_str_items(del, (const char (*)[SNAPSHOT_ID_MAX + 1])w->removed, w->nremoved) &&
 	     add_dirty_records(put, w);
@@ -233,9 +235,9 @@ int index_save_begin(struct privd *pd, struct workspace *w, struct index_save_as
 
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
-	/* A compaction or the journal's first line (which also syncs the directory) goes the
-	 * ordinary way; so does everything when native AIO is not available. */
-	if (!pd->aio.ready || w->journal_bytes == 0 || w->journal_broken || compaction_due(w, 0))
+	/* A compaction goes the ordinary way; so does everything when native AIO is not
+	 * available. (The journal's first line also syncs the directory, in end.) */
+	if (!pd->aio.ready || w->journal_broken || compaction_due(w, 0))
 		return 1;
 	line = journal_line(w, w->journal_seq + 1, &len);
 	if (!line || compaction_due(w, len)) {
@@ -316,12 +318,14 @@ static bool line_valid(const cJSON *j, unsigned long long after)
 	const cJSON *put = cJSON_GetObjectItemCaseSensitive(j, "put");
 	const cJSON *del = cJSON_GetObjectItemCaseSensitive(j, "del");
 	const cJSON *pend = cJSON_GetObjectItemCaseSensitive(j, "pending_delete");
+	const cJSON *creating = cJSON_GetObjectItemCaseSensitive(j, "creating");
 	const cJSON *rec;
 	struct rollback_intent rb;
 
 	if (!cJSON_IsObject(j) || journal_seq_value(cJSON_GetObjectItemCaseSensitive(j, "seq")) <= after ||
 	    !cJSON_IsString(head) || (head->valuestring[0] && !snapshot_id_valid(head->valuestring)) ||
 	    !cJSON_IsObject(put) || !cJSON_IsArray(del) || !cJSON_IsArray(pend) ||
+	    (creating && !(cJSON_IsString(creating) && snapshot_id_valid(creating->valuestring))) ||
 	    rollback_intent_load(&rb, cJSON_GetObjectItemCaseSensitive(j, "rollback_intent")) < 0)
 		return false;
 	cJSON_ArrayForEach(rec, put) {
@@ -351,6 +355,7 @@ static int apply_line(struct workspace *w, const cJSON *j)
 		 cJSON_GetObjectItemCaseSensitive(j, "head")->valuestring);
 	/* Checked by line_valid; a line from before the field existed has no intent. */
 	(void)rollback_intent_load(&w->rb, cJSON_GetObjectItemCaseSensitive(j, "rollback_intent"));
+	index_creating_load(w, cJSON_GetObjectItemCaseSensitive(j, "creating"));
 	w->journal_seq = seq;
 	return 1;
 }

@@ -21,9 +21,10 @@ int index_save(struct privd *pd, struct workspace *w);
 /*
  * index_save in two halves, so that the record's fdatasync runs while the caller works
  * on (a discarding rollback's btrfs snapshot): begin writes w's changes as they are now
- * and starts the sync; end waits for it. Between the two, w must not change. begin
- * returns 1 when the save cannot be split (a compaction is due, the journal is new, no
- * native AIO): the caller saves with index_save instead, and does not call end.
+ * and starts the sync; end waits for it. Between the two, w's snapshot records must not
+ * change (the fields every line carries whole may: the next save writes them). begin
+ * returns 1 when the save cannot be split (a compaction is due, no native AIO): the
+ * caller saves with index_save instead, and does not call end.
  */
 struct index_save_async {
 	int fd;

@@ -1,6 +1,7 @@
 /*
- * checkpoint: one read-only snapshot ioctl plus a durable index write. The reply is
- * sent only after index.json is fsync'd, so an acknowledged snapshot survives kill -9.
+ * checkpoint: one read-only snapshot ioctl plus a durable index record. The reply is
+ * sent only after the record is fdatasync'd, so an acknowledged snapshot survives kill -9
+ * and a power cut; the record is written while the snapshot is made (record_ahead).
  */
 #include <btrfsutil.h>
 #include <cjson/cJSON.h>
@@ -118,11 +119,107 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * The record of a checkpoint is written before its snapshot, so that its fdatasync runs
+ * while btrfs commits (as a discarding rollback's intent does, privd/op_rollback.c). It
+ * marks the snapshot "creating": after a crash the start drops the record if the
+ * subvolume is not there (the checkpoint was never answered) and keeps it if it is (the
+ * ioctl makes and commits a snapshot in one transaction). So it is done only when the
+ * snapshot has nothing else to settle: no delete or rollback intent is pending (the
+ * record could not clear them before the commit, and a lingering delete intent could
+ * later take a reused name), and nothing of that name is in the bucket already (a stray
+ * subvolume would be kept as this checkpoint); nor when the save cannot be split
+ * (index_save_begin). true when the record is being saved.
+ */
+static bool record_ahead(struct privd *pd, struct workspace *w, int bucket,
+			 const struct ps_request *req, const char *metadata,
+			 struct index_save_async *save, char *old_head, size_t headsz)
+{
+	if (!pd->aio.ready || w->npending > 0 || w->rb.active ||
+	    bt_is_subvol(bucket, req->snapshot) != 0)
+		return false;
+	snprintf(old_head, headsz, "%s", w->head);
+	if (record_snapshot(pd, w, req, metadata) < 0)
+		return false;
+	snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
+	snprintf(w->creating, sizeof(w->creating), "%s", req->snapshot);
+	if (index_save_begin(pd, w, save) == 0)
+		return true;
+	w->creating[0] = '\0';
+	snprintf(w->head, sizeof(w->head), "%s", old_head);
+	ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
+	return false;
+}
+
+/* The snapshot's record could not be written: w as before the checkpoint (the caller
+ * removes the snapshot). */
+static void unrecord(struct workspace *w, const char *id, const char *old_head,
+		     const struct rollback_intent *old_rb)
+{
+	w->rb = *old_rb;
+	snprintf(w->head, sizeof(w->head), "%s", old_head);
+	ws_snapshot_remove(w, ws_snapshot_find(w, id));
+}
+
+/* The snapshot was made: wait for the record written ahead (record_ahead: no intent was
+ * pending, so the snapshot settled nothing else). 0 or -errno. */
+static int record_ahead_end(struct privd *pd, struct workspace *w, const char *id,
+			    const char *old_head, struct index_save_async *save)
+{
+	struct rollback_intent old_rb = w->rb;
+	int rc;
+
+	w->creating[0] = '\0';
+	rc = index_save_end(pd, w, save);
+	if (rc < 0)
+		unrecord(w, id, old_head, &old_rb);
+	return rc;
+}
+
+/* Record the snapshot just made (not written ahead). 0 or -errno. */
+static int record_after(struct privd *pd, struct workspace *w, int bucket,
+			const struct ps_request *req, const char *metadata)
+{
+	char old_head[SNAPSHOT_ID_MAX + 1];
+	struct rollback_intent old_rb = w->rb;
+	int rc = record_snapshot(pd, w, req, metadata);
+
+	if (rc < 0)
+		return rc;
+	snprintf(old_head, sizeof(old_head), "%s", w->head);
+	snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
+	/* The snapshot ioctl committed a rollback's exchange, if one was pending, and every
+	 * delete made before it. */
+	w->rb.active = false;
+	(void)pending_drop_committed(w, bucket);
+	rc = index_save(pd, w);
+	if (rc < 0)
+		unrecord(w, req->snapshot, old_head, &old_rb);
+	return rc;
+}
+
+/* The snapshot was not made: take back the record written ahead (if that fails too,
+ * the start drops it, finding no subvolume). */
+static void record_ahead_abandon(struct privd *pd, struct workspace *w, const char *id,
+				 const char *old_head, struct index_save_async *save)
+{
+	struct rollback_intent rb = w->rb;
+
+	(void)index_save_end(pd, w, save);
+	w->creating[0] = '\0';
+	unrecord(w, id, old_head, &rb);
+	if (index_save(pd, w) < 0)
+		log_warn("checkpoint %s/%s failed and its record is still in the index (dropped at the next start)",
+			 w->ws_id, id);
+}
+
 static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const struct ps_request *req,
 			  const char *metadata, struct workspace *w, bool initialized)
 {
-	char err[512];
+	char err[512], old_head[SNAPSHOT_ID_MAX + 1];
+	struct index_save_async save;
 	int bucket, rc2, empty;
+	bool ahead;
 
 	if (ws_snapshot_find(w, req->snapshot)) {
 		reply_err(rc, WSE_SNAPSHOT_EXISTS, "Please use a different snapshot ID.",
@@ -152,35 +249,26 @@ static void do_checkpoint(struct privd *pd, const struct req_ctx *rc, const stru
 			  strerror(-bucket));
 		return;
 	}
+	ahead = record_ahead(pd, w, bucket, req, metadata, &save, old_head, sizeof(old_head));
+	crash_point("checkpoint.begun");
 	rc2 = bt_snapshot(pd->data_root_fd, w->ws_id, bucket, req->snapshot, true, err, sizeof(err));
 	if (rc2 < 0) {
+		if (ahead)
+			record_ahead_abandon(pd, w, req->snapshot, old_head, &save);
 		close(bucket);
 		reply_err(rc, snap_errcode(rc2), NULL, "checkpoint of %s failed: %s", w->ws_id, err);
 		return;
 	}
 	crash_point("checkpoint.snapshot");
-	rc2 = record_snapshot(pd, w, req, metadata);
-	if (rc2 == 0) {
-		char old_head[SNAPSHOT_ID_MAX + 1];
-		struct rollback_intent old_rb = w->rb;
-
-		memcpy(old_head, w->head, sizeof(old_head));
-		snprintf(w->head, sizeof(w->head), "%s", req->snapshot);
-		/* The snapshot ioctl committed a rollback's exchange, if one was pending, and
-		 * every delete made before it. */
-		w->rb.active = false;
-		(void)pending_drop_committed(w, bucket);
-		rc2 = index_save(pd, w);
-		if (rc2 < 0) {
-			w->rb = old_rb;
-			memcpy(w->head, old_head, sizeof(old_head));
-			ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
-		}
-	}
+	rc2 = ahead ? record_ahead_end(pd, w, req->snapshot, old_head, &save)
+		    : record_after(pd, w, bucket, req, metadata);
 	if (rc2 < 0) {
 		/* Not acknowledged, so not kept: disk and index stay in agreement. The snapshot
 		 * ioctl committed its creation and no intent records this delete, so it is
 		 * committed here, or a power cut would bring it back to be adopted. */
+		/* Until that commit, its name counts as a pending delete in this run: no later
+		 * checkpoint of the name is recorded ahead of its snapshot. */
+		(void)ws_pending_add(w, req->snapshot);
 		if (bt_delete_subvol(bucket, req->snapshot, err, sizeof(err)) < 0)
 			log_err("cannot remove unrecorded snapshot %s/%s: %s", w->ws_id, req->snapshot, err);
 		else if (bt_commit(bucket, false) < 0)

@@ -142,6 +142,39 @@ static int finish_deletes(struct privd *pd, struct workspace *w)
 	return n;
 }
 
+/* A checkpoint recorded before its snapshot was made (op_checkpoint.c): keep the record if
+ * the subvolume is there, drop it if not (that checkpoint was never answered). */
+static int finish_checkpoint(struct privd *pd, struct workspace *w)
+{
+	struct snapshot *s = w->creating[0] ? ws_snapshot_find(w, w->creating) : NULL;
+	int bucket, present;
+
+	if (!w->creating[0])
+		return 0;
+	bucket = open_beneath(pd->snapshots_fd, w->ws_id, O_RDONLY | O_DIRECTORY);
+	if (bucket >= 0) {
+		present = bt_is_subvol(bucket, w->creating);
+		close(bucket);
+	} else {
+		present = bucket == -ENOENT ? 0 : bucket;
+	}
+	if (present < 0) { /* cannot tell: the marker stays for the next start to decide */
+		log_err("cannot tell whether checkpoint %s/%s was made: %s", w->ws_id, w->creating,
+			strerror(-present));
+		return 0;
+	}
+	if (s && present == 0) {
+		log_warn("checkpoint %s/%s was recorded but its snapshot was not made before the crash (it was never answered): record dropped",
+			 w->ws_id, w->creating);
+		if (strcmp(w->head, s->id) == 0)
+			snprintf(w->head, sizeof(w->head), "%s", s->parent);
+		ws_snapshot_remove(w, s);
+	}
+	w->creating[0] = '\0';
+	(void)index_save(pd, w); /* reconcile_all folds it into index.json */
+	return 1;
+}
+
 static int recover_rollback(struct privd *pd, struct workspace *w)
 {
 	char tmp[64];
@@ -214,6 +247,7 @@ int reconcile_all(struct privd *pd)
 			if (finish_init(pd, w) == 2)
 				continue; /* removed: ws[i] is now the next one */
 		}
+		changes += finish_checkpoint(pd, w);
 		/* The rollback first: a redo checks its copy against the target snapshot, whose
 		 * delete, if recorded after it, the power cut undid as it undid the exchange. */
 		changes += recover_rollback(pd, w);

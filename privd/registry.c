@@ -149,8 +149,11 @@ void ws_changes_clear(struct workspace *w)
 
 void ws_snapshot_remove(struct workspace *w, struct snapshot *s)
 {
-	size_t i = (size_t)(s - w->snaps);
+	size_t i;
 
+	if (!s)
+		return;
+	i = (size_t)(s - w->snaps);
 	if (i >= w->nsnaps)
 		return;
 	removed_record(w, s->id);

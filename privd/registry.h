@@ -63,6 +63,9 @@ struct workspace {
 	/* Delete intents: ids whose subvolume is being removed (index field "pending_delete"). */
 	char (*pending)[SNAPSHOT_ID_MAX + 1];
 	size_t npending;
+	/* A checkpoint recorded before its snapshot was made (index field "creating"): after
+	 * a crash its record goes if the subvolume is not there (privd/op_checkpoint.c). */
+	char creating[SNAPSHOT_ID_MAX + 1];
 	/* Index journal bookkeeping (privd/index_journal.c). */
 	char (*removed)[SNAPSHOT_ID_MAX + 1]; /* ids removed since the last save */
 	size_t nremoved;

@@ -266,6 +266,15 @@ int index_record_load(struct workspace *w, const cJSON *s)
 }
 
 
+void index_creating_load(struct workspace *w, const cJSON *v)
+{
+	/* Absent or not a snapshot id we could have written: no checkpoint in flight. */
+	if (cJSON_IsString(v) && snapshot_id_valid(v->valuestring))
+		snprintf(w->creating, sizeof(w->creating), "%s", v->valuestring);
+	else
+		w->creating[0] = '\0';
+}
+
 int index_pending_load(struct workspace *w, const cJSON *arr)
 {
 	const cJSON *s;
@@ -319,6 +328,7 @@ int index_parse_text(struct workspace *w, const char *text, size_t len, char *er
 	/* Not written by us if invalid: ignored, so leftovers are kept, never deleted. */
 	if (rollback_intent_load(&w->rb, cJSON_GetObjectItemCaseSensitive(root, "rollback_intent")) < 0)
 		memset(&w->rb, 0, sizeof(w->rb));
+	index_creating_load(w, cJSON_GetObjectItemCaseSensitive(root, "creating"));
 	if (index_pending_load(w, cJSON_GetObjectItemCaseSensitive(root, "pending_delete")) < 0) {
 		snprintf(err, errsz, "index of %s: out of memory", w->ws_id);
 		cJSON_Delete(root);
@@ -393,6 +403,8 @@ static cJSON *index_json(const struct workspace *w)
 		ok = cJSON_AddStringToObject(root, "head", w->head) != NULL;
 	if (ok && w->rb.active)
 		ok = cJSON_AddItemToObject(root, "rollback_intent", rollback_intent_json(&w->rb));
+	if (ok && w->creating[0])
+		ok = cJSON_AddStringToObject(root, "creating", w->creating) != NULL;
 	for (size_t i = 0; ok && i < w->nsnaps; i++) {
 		cJSON *j = index_record_json(&w->snaps[i]);
 

@@ -31,6 +31,8 @@ int index_record_load(struct workspace *w, const cJSON *s);
 cJSON *index_record_json(const struct snapshot *s);
 /* Replace w's delete intents with the valid ids of a JSON array. 0 or -ENOMEM. */
 int index_pending_load(struct workspace *w, const cJSON *arr);
+/* The "creating" field (absent, or not an id: none). */
+void index_creating_load(struct workspace *w, const cJSON *v);
 /* A "journal_seq"/"seq" value: an exact non-negative integer, else 0. */
 unsigned long long journal_seq_value(const cJSON *v);
 /* indexes/<ws_id>, created if needed. fd or -errno. */

@@ -49,6 +49,7 @@ static void check_ws(const struct workspace *w)
 	for (size_t i = 0; i < w->npending; i++)
 		CHECK(snapshot_id_valid(w->pending[i]) ||
 		      (w->pending[i][0] == '.' && snapshot_id_valid(w->pending[i] + 1)));
+	CHECK(w->creating[0] == '\0' || snapshot_id_valid(w->creating));
 	/* A rollback intent names real ids, and the copy, when named (0: the record was
 	 * written before it existed), is the newer subvolume. */
 	if (w->rb.active) {

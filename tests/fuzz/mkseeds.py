@@ -443,9 +443,10 @@ def sendstream():
 
 
 def journal():
-    def line(seq, head="", put=None, dele=(), pend=(), rb=None):
-        return json.dumps({"seq": seq, "head": head, "rollback_intent": rb,
-                           "pending_delete": list(pend), "del": list(dele), "put": put or {}},
+    def line(seq, head="", put=None, dele=(), pend=(), rb=None, extra=None):
+        return json.dumps(dict({"seq": seq, "head": head, "rollback_intent": rb,
+                                "pending_delete": list(pend), "del": list(dele),
+                                "put": put or {}}, **(extra or {})),
                           separators=(",", ":")) + "\n"
     rb = {"target": "s1", "keep_as": "auto-20261126T101010", "tmp_subvol": 300,
           "live_subvol": 299}
@@ -462,6 +463,8 @@ def journal():
         "rollback_intent": line(2, "s1", rb=rb) + line(3, "s1", rb=dict(rb, keep_as="")) +
                            line(4, "s3", {"s3": rec}),
         "rollback_intent_bad": line(2, "s1", rb=dict(rb, tmp_subvol=298)),
+        # a checkpoint recorded before its snapshot was made
+        "creating": line(2, "s3", {"s3": rec}, extra={"creating": "s3"}) + line(3, "s3"),
         # written before the copy of the target existed: no copy id
         "rollback_intent_no_copy": line(2, "s1", rb=dict(rb, keep_as="", tmp_subvol=0,
                                                          head_moved=False)),

@@ -48,7 +48,7 @@ CRASH_RC = 86
 CRASH_POINTS = [
     "init.intent", "init.subvol", "init.worker", "init.worker.copied", "init.worker.swapped",
     "init.swapped", "init.done",
-    "checkpoint.snapshot", "checkpoint.indexed",
+    "checkpoint.begun", "checkpoint.snapshot", "checkpoint.indexed",
     "rollback.tmp", "rollback.exchanged", "rollback.moved", "rollback.recorded",
     "rollback.begun",   # --discard-current only: intent written, snapshot not made
     "rollback.intent",  # --discard-current only: after the intent, before the discard
@@ -487,6 +487,10 @@ def test_crash_point(make_flex_daemon, point, discard):
         assert before[expect[0]] == expect[1], (point, before)
     if point == "checkpoint.indexed":
         assert "s3" in before["snaps"]
+    if point == "checkpoint.begun":  # recorded ahead, snapshot never made: record dropped
+        assert "s3" not in before["snaps"], before
+        assert "s3 was recorded but its snapshot was not made" in d.log
+        assert d.index(sc.ws_id)["head"] == "s2"
     if point.startswith("delete."):
         assert "s2" not in before["snaps"], "an interrupted delete was not finished: %s" % before
     _retry(d, sc, op, before, discard)

@@ -153,3 +153,43 @@ def test_delete_intents_go_with_the_next_commit(make_daemon):
     d.start()
     assert list_ids(d, ALICE, str(ws)) == ["s21", "s22", "s23", "n1"]
     assert "adopted" not in d.log, d.log_tail()
+
+
+def test_a_checkpoint_whose_snapshot_fails_takes_its_record_back(make_daemon):
+    """The record of a checkpoint is written while its snapshot is made: when the
+    snapshot then fails, the record is taken back at once."""
+    d = make_daemon()
+    ws, ws_id = make_changes(d)
+    checkpoint(d, ALICE, ws, "s5")
+    assert d.index(ws_id)["head"] == "s5"
+    # a plain file of that name in the bucket makes the snapshot ioctl fail (EEXIST)
+    d.snap_dir(ws_id, "s9").write_text("not a snapshot\n")
+    p = d.cli(["checkpoint", "-w", str(ws), "-i", "s9"], user=ALICE, check=None)
+    assert p.returncode != 0, p.stdout
+    idx = d.index(ws_id)
+    assert "s9" not in idx["snapshots"] and "creating" not in idx, idx
+    assert idx["head"] == "s5"
+
+
+def test_a_stray_subvolume_is_not_taken_for_a_checkpoint(make_flex_daemon):
+    """A checkpoint recorded ahead of its snapshot is kept at the start if a subvolume of
+    its name is there; so a name already taken in the bucket is not recorded ahead.
+    Stopped before its snapshot, such a checkpoint leaves no record, and the stray
+    subvolume is adopted as what it is, not passed off as the checkpoint."""
+    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    ws, ws_id = make_changes(d)
+    checkpoint(d, ALICE, ws, "s5")
+    d.stop()
+    d.env_extra = {"WSCKPT_CRASH_AT": "checkpoint.begun"}
+    d.start()
+    wsck.run(["btrfs", "subvolume", "create", str(d.snap_dir(ws_id, "s9"))])
+    p = d.cli(["checkpoint", "-w", ws, "-i", "s9", "-m", "mine"], user=ALICE, check=None)
+    assert p.returncode != 0
+    assert d.wait_exit(30) is not None
+    d.env_extra = {}
+    d.bin_dir = wsck.BUILD
+    d.start()
+    s9 = [e for e in list_json(d, ALICE, str(ws)) if e["id"] == "s9"]
+    assert len(s9) == 1 and s9[0]["meta"].get("message") != "mine", s9
+    assert "was recorded but its snapshot was not made" not in d.log
+    assert d.index(ws_id)["head"] == "s5"

@@ -231,6 +231,33 @@ def test_cut_after_deleting_the_rollback_target_keeps_the_rollback(make_daemon):
     with_cut_disk(make_daemon, body)
 
 
+def test_cut_while_a_checkpoint_reuses_a_deleted_name(make_flex_daemon):
+    """A checkpoint's record is written while its snapshot is made, and marks it
+    "creating": the start keeps the record if the subvolume is there. So a checkpoint
+    is not recorded ahead while a delete is not yet committed: under the same name, a
+    cut would bring the deleted one back, to be taken for the new one."""
+    def body(d, disk):
+        ws, ws_id = scene(d)
+        checkpoint(d, ALICE, ws, "s2")
+        d.cli(["delete", "-w", str(ws), "-s", "s2", "--force"], user=ALICE)
+        set_files(ws, V3)
+        # the checkpoint stops before its snapshot ioctl
+        p = d.cli(["checkpoint", "-w", str(ws), "-i", "s2"], user=ALICE, check=None)
+        assert p.returncode != 0
+        assert d.wait_exit(30) is not None
+        disk.cut()
+        assert disk.peek(d.snap_dir(ws_id, "s2").relative_to(d.mnt)) == V2  # back
+        d.env_extra, d.bin_dir = {}, wsck.BUILD
+        disk.reboot()
+        assert list_ids(d, ALICE, str(ws)) == ["s1"]
+        assert not d.snap_dir(ws_id, "s2").exists()
+        assert d.index(ws_id)["head"] == "s1"
+        checkpoint(d, ALICE, ws, "s2")
+        assert files_of(d.snap_dir(ws_id, "s2")) == files_of(ws)
+    with_cut_disk(make_flex_daemon, body, bin_dir=wsck.TEST_BUILD,
+                  env_extra={"WSCKPT_CRASH_AT": "checkpoint.begun#3"})
+
+
 def test_rollback_keeping_the_replaced_state_survives_a_power_cut(make_daemon):
     def body(d, disk):
         ws, ws_id = scene(d)

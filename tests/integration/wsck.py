@@ -415,10 +415,11 @@ def replay_journal(idx, path):
             idx["pending_delete"] = rec["pending_delete"]
         else:
             idx.pop("pending_delete", None)
-        if rec.get("rollback_intent"):
-            idx["rollback_intent"] = rec["rollback_intent"]
-        else:
-            idx.pop("rollback_intent", None)
+        for key in ("rollback_intent", "creating"):  # each line has them whole, or not
+            if rec.get(key):
+                idx[key] = rec[key]
+            else:
+                idx.pop(key, None)
         seq = idx["journal_seq"] = rec["seq"]
     return idx
 

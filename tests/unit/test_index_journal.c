@@ -342,8 +342,31 @@ static void test_rollback_intent_without_copy_id(void **state)
 	registry_free(&reg);
 }
 
+/* A checkpoint recorded before its snapshot is named in "creating", in the journal and in
+ * index.json; a later save without it clears it. */
+static void test_creating_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct registry reg = { 0 };
+
+	add_snap(f->w, "a", 1, NULL);
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	add_snap(f->w, "b", 2, NULL);
+	snprintf(f->w->creating, sizeof(f->w->creating), "b");
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	assert_string_equal(reload(f, &reg)->creating, "b");
+	registry_free(&reg);
+	assert_int_equal(index_compact(&f->pd, f->w), 0);
+	assert_string_equal(reload(f, &reg)->creating, "b");
+	registry_free(&reg);
+	f->w->creating[0] = '\0';
+	assert_int_equal(index_save(&f->pd, f->w), 0);
+	assert_string_equal(reload(f, &reg)->creating, "");
+	registry_free(&reg);
+}
+
 /* A save split in two writes its line at the start and accounts for it at the end; one
- * that cannot be split (no AIO context, no journal yet) says so and writes nothing. */
+ * that cannot be split (no AIO context, a compaction due) says so and writes nothing. */
 static void test_split_save(void **state)
 {
 	struct fx *f = *state;
@@ -352,12 +375,15 @@ static void test_split_save(void **state)
 	off_t before;
 
 	add_snap(f->w, "a", 1, NULL);
+	assert_int_equal(aio_sync_init(&f->pd.aio), 0);
+	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 1); /* no index.json yet */
 	assert_int_equal(index_save(&f->pd, f->w), 0);
 	add_snap(f->w, "b", 2, NULL);
+	f->pd.aio.ready = false;
 	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 1); /* no AIO context */
-	assert_int_equal(aio_sync_init(&f->pd.aio), 0);
-	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 1); /* no journal yet */
-	assert_int_equal(index_save(&f->pd, f->w), 0);
+	f->pd.aio.ready = true;
+	assert_int_equal(index_save_begin(&f->pd, f->w, &save), 0); /* the journal's first line */
+	assert_int_equal(index_save_end(&f->pd, f->w, &save), 0);
 	before = file_size(f, INDEX_JOURNAL_FILE);
 	assert_true(before > 0);
 	add_snap(f->w, "c", 3, NULL);
@@ -383,6 +409,8 @@ static void test_invalid_rollback_intent_rejects_the_line(void **state)
 		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"a b\",\"tmp_subvol\":300,\"live_subvol\":299}",
 		"\"rollback_intent\":{\"target\":\"a\",\"tmp_subvol\":300.5,\"live_subvol\":299}",
 		"\"rollback_intent\":[1]",
+		"\"rollback_intent\":null,\"creating\":\"../x\"",
+		"\"rollback_intent\":null,\"creating\":7",
 		"\"rollback_intent\":{\"target\":\"a\",\"keep_as\":\"\",\"tmp_subvol\":0,\"live_subvol\":299,\"head_moved\":1}",
 	};
 	char line[512];
@@ -412,6 +440,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_rollback_intent_rejects_the_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback_intent_without_copy_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_save, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_creating_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
