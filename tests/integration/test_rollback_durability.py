@@ -88,20 +88,13 @@ def test_discard_interrupted_before_the_answer_keeps_the_replaced_state(make_fle
     """Crash after the intent, before the discard (and the answer), and the exchange lost
     too: the exchange is redone, and the state the caller asked to discard is kept as a
     snapshot, since the caller may never have been told."""
-    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    d = make_flex_daemon()
     ws, ws_id = scene(d)
-    d.stop()
-    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.intent"}
-    d.start()
-    p = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE,
-              check=None)
-    assert p.returncode != 0
-    assert d.wait_exit(30) is not None
+    d.crash_during("rollback.intent", ["rollback", "-w", str(ws), "-s", "s1",
+                                       "--discard-current"], ALICE)
     live, tmp = d.live_dir(ws_id), d.mnt / (ws_id + ".rollback-tmp")
     assert files_of(tmp) == V2
     exchange(tmp, live)
-    d.env_extra = {}
-    d.bin_dir = wsck.BUILD
     d.start()
     assert files_of(ws) == V1
     assert not tmp.exists()
@@ -200,18 +193,11 @@ def test_a_kept_leftover_is_committed_before_it_is_recorded(make_flex_daemon):
     temporary name becomes an auto-recovered snapshot, and the move is committed (setting
     the read-only flag commits), so a power cut cannot leave a record of a snapshot that is
     not there."""
-    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    d = make_flex_daemon()
     ws, ws_id = scene(d)
     wsck.run(["mount", "-o", "remount,commit=300", str(d.mnt)])
-    d.stop()
-    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.exchanged"}
-    d.start()
-    p = d.cli(["rollback", "-w", str(ws), "-s", "s1"], user=ALICE, check=None)
-    assert p.returncode != 0
-    assert d.wait_exit(30) is not None
+    d.crash_during("rollback.exchanged", ["rollback", "-w", str(ws), "-s", "s1"], ALICE)
     before = committed_generation(d)
-    d.env_extra = {}
-    d.bin_dir = wsck.BUILD
     d.start()
     ids = [e["id"] for e in list_json(d, ALICE, str(ws))]
     assert len(ids) == 2 and ids[1].startswith("auto-recovered"), ids
@@ -282,24 +268,17 @@ def test_only_a_copy_of_the_target_is_taken_for_the_lost_exchange(make_flex_daem
     target: a power cut can also bring back the copy of an earlier rollback whose
     exchange failed (removed without a commit of its own). That one is kept, not
     exchanged in."""
-    d = make_flex_daemon(bin_dir=wsck.TEST_BUILD)
+    d = make_flex_daemon()
     ws, ws_id = scene(d)
     checkpoint(d, ALICE, ws, "s2")
     set_files(ws, V3)
-    d.stop()
-    d.env_extra = {"WSCKPT_CRASH_AT": "rollback.begun"}
-    d.start()
-    p = d.cli(["rollback", "-w", str(ws), "-s", "s1", "--discard-current"], user=ALICE,
-              check=None)
-    assert p.returncode != 0
-    assert d.wait_exit(30) is not None
+    d.crash_during("rollback.begun", ["rollback", "-w", str(ws), "-s", "s1",
+                                      "--discard-current"], ALICE)
     assert intent(d, ws_id)["target"] == "s1"
     tmp = d.mnt / (ws_id + ".rollback-tmp")
     assert not tmp.exists()
     # the state a power cut inside the snapshot ioctl could leave
     wsck.run(["btrfs", "subvolume", "snapshot", str(d.snap_dir(ws_id, copy_of)), str(tmp)])
-    d.env_extra = {}
-    d.bin_dir = wsck.BUILD
     d.start()
     assert intent(d, ws_id) is None
     assert not tmp.exists()

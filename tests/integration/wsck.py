@@ -1098,6 +1098,21 @@ class FlexDaemon(Daemon):
         except subprocess.TimeoutExpired:
             return None
 
+    def crash_during(self, point, argv, user):
+        """Restart with the test build stopping at crash point `point`, run the CLI
+        command (it must fail: privd exits there) and wait for privd's exit; the next
+        start() runs the release build again. Returns the command's result."""
+        self.stop()
+        self.bin_dir = TEST_BUILD
+        self.env_extra = {"WSCKPT_CRASH_AT": point}
+        self.start()
+        p = self.cli(argv, user=user, check=None)
+        assert p.returncode != 0, p.stdout
+        assert self.wait_exit(30) is not None, "privd did not stop at " + point
+        self.env_extra = {}
+        self.bin_dir = BUILD
+        return p
+
     def cleanup(self):
         if not self.cleaned:
             if self.running():
