@@ -119,6 +119,15 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The snapshot's record could not be written: take it and its head back (the caller
+ * removes the snapshot, if made). */
+static void unrecord(struct workspace *w, const char *id, const char *old_head)
+{
+	w->creating[0] = '\0';
+	snprintf(w->head, sizeof(w->head), "%s", old_head);
+	ws_snapshot_remove(w, ws_snapshot_find(w, id));
+}
+
 /*
  * The record of a checkpoint is written before its snapshot, so that its fdatasync runs
  * while btrfs commits (as a discarding rollback's intent does, privd/op_rollback.c). It
@@ -145,20 +154,8 @@ static bool record_ahead(struct privd *pd, struct workspace *w, int bucket,
 	snprintf(w->creating, sizeof(w->creating), "%s", req->snapshot);
 	if (index_save_begin(pd, w, save) == 0)
 		return true;
-	w->creating[0] = '\0';
-	snprintf(w->head, sizeof(w->head), "%s", old_head);
-	ws_snapshot_remove(w, ws_snapshot_find(w, req->snapshot));
+	unrecord(w, req->snapshot, old_head);
 	return false;
-}
-
-/* The snapshot's record could not be written: w as before the checkpoint (the caller
- * removes the snapshot). */
-static void unrecord(struct workspace *w, const char *id, const char *old_head,
-		     const struct rollback_intent *old_rb)
-{
-	w->rb = *old_rb;
-	snprintf(w->head, sizeof(w->head), "%s", old_head);
-	ws_snapshot_remove(w, ws_snapshot_find(w, id));
 }
 
 /* The snapshot was made: wait for the record written ahead (record_ahead: no intent was
@@ -166,13 +163,12 @@ static void unrecord(struct workspace *w, const char *id, const char *old_head,
 static int record_ahead_end(struct privd *pd, struct workspace *w, const char *id,
 			    const char *old_head, struct index_save_async *save)
 {
-	struct rollback_intent old_rb = w->rb;
-	int rc;
+	int rc = index_save_end(pd, w, save);
 
-	w->creating[0] = '\0';
-	rc = index_save_end(pd, w, save);
 	if (rc < 0)
-		unrecord(w, id, old_head, &old_rb);
+		unrecord(w, id, old_head);
+	else
+		w->creating[0] = '\0';
 	return rc;
 }
 
@@ -193,8 +189,10 @@ static int record_after(struct privd *pd, struct workspace *w, int bucket,
 	w->rb.active = false;
 	(void)pending_drop_committed(w, bucket);
 	rc = index_save(pd, w);
-	if (rc < 0)
-		unrecord(w, req->snapshot, old_head, &old_rb);
+	if (rc < 0) {
+		w->rb = old_rb;
+		unrecord(w, req->snapshot, old_head);
+	}
 	return rc;
 }
 
@@ -203,11 +201,8 @@ static int record_after(struct privd *pd, struct workspace *w, int bucket,
 static void record_ahead_abandon(struct privd *pd, struct workspace *w, const char *id,
 				 const char *old_head, struct index_save_async *save)
 {
-	struct rollback_intent rb = w->rb;
-
 	(void)index_save_end(pd, w, save);
-	w->creating[0] = '\0';
-	unrecord(w, id, old_head, &rb);
+	unrecord(w, id, old_head);
 	if (index_save(pd, w) < 0)
 		log_warn("checkpoint %s/%s failed and its record is still in the index (dropped at the next start)",
 			 w->ws_id, id);
